@@ -1,0 +1,164 @@
+# ferry - one GNU Makefile, no configure. Overrides go in config.mak.
+#
+#   make          deps, musl sysroot, kernel, ferry + ferry-init, initramfs, ISO, PXE
+#   make check    everything above, then unit tests, short fuzz runs, qemu-tests
+#   make demo     the end-to-end demonstration in QEMU
+#
+# Built dependencies live in $(FERRY_CACHE) (outside the work tree) keyed
+# by Debian version and recipe hash; build/sysroot and build/kernel are
+# symlinks into it.
+
+-include config.mak
+
+FERRY_CACHE ?= /var/cache/ferry
+export FERRY_CACHE
+B := build
+OUT := $(B)/out
+V ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+VERSION := $(shell git describe --always --dirty --tags 2>/dev/null || echo 0.1.0)
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wvla -Wpointer-arith -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+
+# ---- the static musl build --------------------------------------------
+SYSROOT := $(B)/sysroot
+MUSL_CC ?= musl-gcc
+MUSL_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g0 $(WARN) -MMD -MP \
+	-ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
+	-DFERRY_VERSION='"$(VERSION)"' -isystem $(SYSROOT)/include -Isrc
+MUSL_LDFLAGS := -static -Wl,--gc-sections -s -L$(SYSROOT)/lib
+MUSL_LIBS := -lbearssl
+
+MOD_SRC := $(wildcard src/common/*.c src/proto/*.c src/net/*.c src/tls/*.c src/disk/*.c)
+INIT_SRC := $(wildcard init/*.c)
+AGENT_SRC := $(wildcard src/agent/*.c)
+
+M := $(B)/musl
+MOD_OBJ := $(MOD_SRC:%.c=$(M)/%.o)
+INIT_OBJ := $(INIT_SRC:%.c=$(M)/%.o)
+AGENT_OBJ := $(AGENT_SRC:%.c=$(M)/%.o)
+
+# ---- the host build for unit tests (glibc, ASan/UBSan) ------------------
+H := $(B)/host
+HOST_CC ?= gcc
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+HOST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -MMD -MP $(SAN) \
+	-DFERRY_VERSION='"$(VERSION)"' -Isrc -Iinit
+HOST_LIBS := -lbearssl
+TEST_SRC := $(wildcard src/tests/test_*.c)
+TESTS := $(TEST_SRC:src/tests/%.c=$(H)/%)
+# init/ files that hold no PID 1 side effects and are unit-tested.
+INIT_TESTABLE := init/cmdline.c
+HOST_MOD_OBJ := $(MOD_SRC:%.c=$(H)/%.o) $(INIT_TESTABLE:%.c=$(H)/%.o)
+
+# ---- fuzzing (clang libFuzzer) ----------------------------------------
+F := $(B)/fuzz
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
+	-Isrc -Iinit -DFERRY_VERSION='"fuzz"'
+FUZZ_SRC := $(wildcard src/fuzz/fuzz_*.c)
+FUZZERS := $(FUZZ_SRC:src/fuzz/%.c=$(F)/%)
+FUZZ_SECONDS ?= 10
+
+.PHONY: all deps sysroot kernel bins images check unit fuzz fuzz-long qemu-tests \
+	demo bench clean distclean times
+
+all: deps images
+	$(Q)scripts/times.sh
+
+deps:
+	$(Q)scripts/deps.sh
+
+$(SYSROOT)/.stamp: scripts/sysroot.sh scripts/lib.sh
+	$(Q)scripts/timed.sh sysroot scripts/sysroot.sh
+sysroot: deps $(SYSROOT)/.stamp
+
+$(B)/kernel/.stamp: scripts/kernel.sh scripts/lib.sh $(wildcard kernel-config/*.config)
+	$(Q)scripts/timed.sh kernel scripts/kernel.sh
+kernel: deps $(B)/kernel/.stamp
+
+$(M)/%.o: %.c $(SYSROOT)/.stamp
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(MUSL_CC) $(MUSL_CFLAGS) -c -o $@ $<
+
+$(OUT)/ferry-init: $(INIT_OBJ) $(MOD_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^ $(MUSL_LIBS)
+
+$(OUT)/ferry: $(AGENT_OBJ) $(MOD_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^ $(MUSL_LIBS)
+
+bins: $(OUT)/ferry-init $(OUT)/ferry
+
+$(OUT)/initramfs.cpio.gz: $(OUT)/ferry-init $(B)/kernel/.stamp scripts/initramfs.sh \
+		$(wildcard rootfs/*) $(wildcard rootfs/*/*)
+	$(Q)scripts/timed.sh initramfs scripts/initramfs.sh $@
+
+$(OUT)/vmlinuz: $(B)/kernel/.stamp
+	@mkdir -p $(dir $@)
+	$(Q)cp $(B)/kernel/bzImage $@
+
+$(OUT)/ferry-live.iso: $(OUT)/vmlinuz $(OUT)/initramfs.cpio.gz scripts/iso.sh
+	$(Q)scripts/timed.sh iso scripts/iso.sh $@
+
+$(OUT)/pxe/.stamp: $(OUT)/vmlinuz $(OUT)/initramfs.cpio.gz scripts/pxe.sh
+	$(Q)scripts/timed.sh pxe scripts/pxe.sh $(OUT)/pxe
+
+images: $(OUT)/ferry $(OUT)/vmlinuz $(OUT)/initramfs.cpio.gz $(OUT)/ferry-live.iso \
+	$(OUT)/pxe/.stamp
+	$(Q)scripts/sizes.sh
+
+# ---- tests --------------------------------------------------------------
+$(H)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(H)/test_%: $(H)/src/tests/test_%.o $(HOST_MOD_OBJ)
+	$(Q)$(HOST_CC) $(SAN) -o $@ $^ $(HOST_LIBS)
+
+unit: deps $(TESTS)
+	$(Q)scripts/unit.sh $(TESTS)
+
+$(F)/fuzz_%: src/fuzz/fuzz_%.c $(MOD_SRC) $(INIT_TESTABLE)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+fuzz: deps $(FUZZERS)
+	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
+fuzz-long: deps $(FUZZERS)
+	$(Q)scripts/fuzz.sh 600 $(FUZZERS)
+
+qemu-tests: all
+	$(Q)qemu-tests/run.sh
+
+check: all
+	$(Q)scripts/check.sh
+
+demo: all
+	$(Q)scripts/demo.sh
+
+bench: all
+	$(Q)bench/run.sh
+
+times:
+	$(Q)scripts/times.sh
+
+clean:
+	rm -rf $(M) $(H) $(F) $(OUT)
+
+distclean:
+	rm -rf $(B)
+
+-include $(MOD_OBJ:.o=.d) $(INIT_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(HOST_MOD_OBJ:.o=.d)

@@ -1,0 +1,103 @@
+/*
+ * init.h - ferry-init: the live environment's PID 1 and the block
+ * receiver it forks (also runnable as `ferry-init serve` on a host).
+ * One file per boot phase; this header is what they share.
+ */
+#ifndef FERRY_INIT_H
+#define FERRY_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "disk/disk.h"
+#include "net/net.h"
+#include "tls/tls.h"
+
+#define INIT_CMDLINE_MAX 4096	/* x86 COMMAND_LINE_SIZE is 2048 */
+#define INIT_WARN_MAX 2048
+#define INIT_IP_TEXT 46
+#define INIT_IFNAME 16
+
+enum init_mode { INIT_MODE_SERVE, INIT_MODE_CLEAN, INIT_MODE_RESCUE };
+enum init_handoff {
+	INIT_HANDOFF_REBOOT,
+	INIT_HANDOFF_KEXEC,
+	INIT_HANDOFF_POWEROFF,
+	INIT_HANDOFF_SHELL,
+};
+
+/* ip= in the kernel's syntax, IPv4 only for static addresses. */
+struct init_ip {
+	int given;	/* ip= was on the command line */
+	int dhcp;	/* ip=dhcp (or given without a client address) */
+	int off;	/* ip=off / ip=none: no automatic configuration */
+	char client[INIT_IP_TEXT], server[INIT_IP_TEXT], gw[INIT_IP_TEXT];
+	char mask[INIT_IP_TEXT], dns0[INIT_IP_TEXT], dns1[INIT_IP_TEXT];
+	char hostname[64];
+	char dev[INIT_IFNAME];
+};
+
+struct init_config {
+	int have_token;
+	struct tls_token token;
+	char listen_host[NET_ADDR_MAX];
+	uint16_t listen_port;
+	char connect[NET_ADDR_MAX];	/* reverse mode target, "" = off */
+	enum init_mode mode;
+	enum init_handoff handoff;
+	char result[64];		/* result port device, "" = off */
+	int loglevel;
+	struct init_ip ip;
+};
+
+void init_config_defaults(struct init_config *c);
+/*
+ * Parses a kernel command line (at most INIT_CMDLINE_MAX bytes). Unknown
+ * words are ignored (they belong to the kernel); a bad ferry.* or ip=
+ * value keeps the safe default and appends a sentence naming the
+ * parameter to warn. Returns the number of warnings.
+ */
+int init_parse_cmdline(const char *cmdline, struct init_config *c, char *warn,
+		       size_t warncap);
+const char *init_mode_name(enum init_mode m);
+const char *init_handoff_name(enum init_handoff h);
+int init_handoff_parse(const char *s, enum init_handoff *h);
+
+/* ---- the boot phases (PID 1) -------------------------------------------- */
+int mount_pseudofs(void);
+void open_console(void);
+int seed_entropy(void);
+int bring_up_network(const struct init_config *c);
+int find_disks(struct disk_info *out, size_t cap, size_t *n);
+void hand_off(enum init_handoff h);
+void rescue_shell(const char *why);
+
+/* The result port: one machine-readable line per event (test mode). */
+void result_open(const char *dev);
+void result_set_fd(int fd);
+void result_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int result_enabled(void);
+/* Test mode powers off instead of dropping to a shell. */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- the receiver ------------------------------------------------------- */
+struct serve_config {
+	char listen_host[NET_ADDR_MAX];
+	uint16_t listen_port;
+	struct tls_token token;
+	int token_generated;	/* show it: nobody else knows it */
+	struct disk_info disks[DISK_MAX];
+	size_t ndisks;
+	int banner;		/* print the console banner */
+	int once;		/* host mode: exit after one session */
+};
+
+/* Listens and serves sessions until a hand-off is due (never in this
+ * version) or a fatal error. Returns 0 or -errno. */
+int serve_run(const struct serve_config *cfg);
+
+/* Prints the console banner for the current state to every console. */
+void banner_show(const struct serve_config *cfg, uint16_t port,
+		 const char *state);
+
+#endif

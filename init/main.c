@@ -1,0 +1,290 @@
+/*
+ * main.c - ferry-init. As PID 1 it runs the boot phases in order, forks
+ * the receiver and stays the reaper, restarting a receiver that dies;
+ * it never exits. As an ordinary process, `ferry-init serve` runs the
+ * same receiver on a host with file-backed disks (tests, benchmarks).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "init.h"
+
+static const char usage_text[] =
+	"usage: ferry-init serve --listen [ADDR]:PORT --disk NAME=PATH [--disk ...]\n"
+	"                        [--token TOKEN | --token-file FILE] [--once]\n"
+	"                        [--result FILE] [--log-level 1|2|3] [--banner]\n"
+	"       ferry-init --version\n"
+	"\n"
+	"As PID 1 (the live environment's /init) it reads its settings from the\n"
+	"kernel command line: ferry.token, ferry.listen, ferry.connect, ip=,\n"
+	"ferry.mode, ferry.handoff, ferry.result, ferry.loglevel.\n"
+	"\n"
+	"serve runs the block receiver as an ordinary process. The token comes\n"
+	"from --token, --token-file or FERRY_TOKEN; without one a fresh token is\n"
+	"generated and printed. PORT 0 picks a free port (printed, and written\n"
+	"as 'FERRY READY port=N' to the --result file).\n"
+	"\n"
+	"exit status: 0 ok, 1 failure, 2 usage\n";
+
+static void pid1_receiver(const struct init_config *cfg, struct serve_config *sc)
+{
+	unsigned backoff = 1;
+
+	for (;;) {
+		pid_t pid = fork();
+		int st;
+		uint64_t t0 = time_now_ms();
+
+		if (pid == 0) {
+			signal(SIGCHLD, SIG_DFL);
+			_exit(serve_run(sc) ? 1 : 0);
+		}
+		if (pid < 0) {
+			log_errno(-errno, "fork");
+			sleep(1);
+			continue;
+		}
+		/* PID 1 reaps every orphan; only the receiver matters. */
+		for (;;) {
+			pid_t p = waitpid(-1, &st, 0);
+
+			if (p == pid)
+				break;
+			if (p < 0 && errno == ECHILD)
+				break;
+		}
+		if (WIFSIGNALED(st))
+			log_error("receiver killed by signal %d; restarting", WTERMSIG(st));
+		else
+			log_error("receiver exited with status %d; restarting",
+				  WEXITSTATUS(st));
+		result_line("FERRY STATE restarting");
+		backoff = time_now_ms() - t0 > 10000 ? 1 : (backoff < 8 ? backoff * 2 : 8);
+		sleep(backoff);
+		(void)cfg;
+	}
+}
+
+static void pid1_main(void)
+{
+	static struct init_config cfg;
+	static struct serve_config sc;
+	char cmdline[INIT_CMDLINE_MAX + 1], warn[INIT_WARN_MAX], fp[TLS_FP_TEXT_MAX];
+	int r, fs_err;
+	char *line, *save = NULL;
+
+	fs_err = mount_pseudofs();
+	open_console();
+	log_init("ferry-init", LOG_LVL_INFO);
+	init_config_defaults(&cfg);
+	if ((r = file_read_small("/proc/cmdline", cmdline, sizeof(cmdline))) < 0)
+		log_errno(r, "reading /proc/cmdline; using defaults");
+	else
+		init_parse_cmdline(cmdline, &cfg, warn, sizeof(warn));
+	mem_wipe(cmdline, sizeof(cmdline));
+	log_init("ferry-init", cfg.loglevel);
+	log_info("ferry-init %s starting (mode %s, hand-off %s)", FERRY_VERSION,
+		 init_mode_name(cfg.mode), init_handoff_name(cfg.handoff));
+	if (fs_err)
+		log_errno(fs_err, "mounting the pseudo filesystems");
+	for (line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_error("%s", line);
+	result_open(cfg.result);
+	if (cfg.mode == INIT_MODE_RESCUE)
+		rescue_shell("ferry.mode=rescue");
+	if ((r = seed_entropy()))
+		log_errno(r, "random pool");
+	bring_up_network(&cfg);
+	if ((r = find_disks(sc.disks, DISK_MAX, &sc.ndisks)))
+		log_errno(r, "listing disks");
+	if (cfg.mode == INIT_MODE_CLEAN)
+		rescue_shell("ferry.mode=clean: no migration was started in this boot, "
+			     "so nothing was written; the disks are as they were");
+	if (cfg.connect[0])
+		log_error("ferry.connect=%s: reverse mode is not in this version; "
+			  "listening instead", cfg.connect);
+	if (cfg.have_token) {
+		sc.token = cfg.token;
+	} else {
+		if ((r = tls_token_generate(&sc.token)))
+			fatal("cannot generate a token: %s", strerror(-r));
+		sc.token_generated = 1;
+		log_info("no ferry.token on the kernel command line: generated one (see banner)");
+	}
+	mem_wipe(&cfg.token, sizeof(cfg.token));
+	tls_token_fingerprint(&sc.token, fp, sizeof(fp));
+	snprintf(sc.listen_host, sizeof(sc.listen_host), "%s", cfg.listen_host);
+	sc.listen_port = cfg.listen_port;
+	sc.banner = 1;
+	log_info("token fingerprint %s", fp);
+	pid1_receiver(&cfg, &sc);
+}
+
+static int load_token_arg(const char *tok, const char *file, struct tls_token *t,
+			  int *have)
+{
+	char buf[256], err[TLS_ERR_TEXT_MAX];
+	const char *src = tok;
+	int r;
+
+	*have = 0;
+	if (file) {
+		if ((r = file_read_small(file, buf, sizeof(buf))) < 0) {
+			log_errno(r, "--token-file %s", file);
+			return r;
+		}
+		src = buf;
+	} else if (!src) {
+		src = getenv("FERRY_TOKEN");
+	}
+	if (!src)
+		return 0;
+	r = tls_token_parse(src, t, err, sizeof(err));
+	mem_wipe(buf, sizeof(buf));
+	if (r) {
+		log_error("token: %s", err);
+		return r;
+	}
+	*have = 1;
+	return 0;
+}
+
+static int serve_main(int argc, char **argv)
+{
+	static struct serve_config sc;
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "token", required_argument, NULL, 't' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "result", required_argument, NULL, 'r' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "banner", no_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen = NULL, *tok = NULL, *tokfile = NULL, *result = NULL;
+	char err[TLS_ERR_TEXT_MAX + 64], tt[TLS_TOKEN_TEXT_MAX];
+	uint64_t lvl;
+	int c, have, r;
+
+	log_init("ferry-init", LOG_LVL_INFO);
+	while ((c = getopt_long(argc, argv, "l:d:t:T:r:v:obh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen = optarg; break;
+		case 't': tok = optarg; break;
+		case 'T': tokfile = optarg; break;
+		case 'r': result = optarg; break;
+		case 'o': sc.once = 1; break;
+		case 'b': sc.banner = 1; break;
+		case 'v':
+			if (parse_u64(optarg, 3, &lvl) || lvl < 1) {
+				fprintf(stderr, "ferry-init: --log-level %s: want 1, 2 or 3\n", optarg);
+				return 2;
+			}
+			log_init("ferry-init", (int)lvl);
+			break;
+		case 'd':
+			if (sc.ndisks == DISK_MAX) {
+				fprintf(stderr, "ferry-init: at most %d disks\n", DISK_MAX);
+				return 2;
+			}
+			if (disk_from_spec(optarg, &sc.disks[sc.ndisks], err, sizeof(err))) {
+				fprintf(stderr, "ferry-init: --disk: %s\n", err);
+				return 2;
+			}
+			for (r = 0; r < (int)sc.ndisks; r++)
+				if (!strcmp(sc.disks[r].name, sc.disks[sc.ndisks].name)) {
+					fprintf(stderr, "ferry-init: --disk: name %s given twice\n",
+						sc.disks[r].name);
+					return 2;
+				}
+			sc.ndisks++;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || !listen) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	{
+		/* Port 0 (pick a free one) is for hosts and tests only. */
+		char l[NET_ADDR_MAX + 2];
+		size_t n = strlen(listen);
+		int any = n >= 2 && !strcmp(listen + n - 2, ":0");
+
+		snprintf(l, sizeof(l), "%.*s%s", (int)(any ? n - 1 : n), listen,
+			 any ? "1" : "");
+		if (n >= NET_ADDR_MAX ||
+		    net_split_hostport(l, 443, sc.listen_host, sizeof(sc.listen_host),
+				       &sc.listen_port)) {
+			fprintf(stderr, "ferry-init: --listen %s: want [ADDR]:PORT\n", listen);
+			return 2;
+		}
+		if (any)
+			sc.listen_port = 0;
+	}
+	if (load_token_arg(tok, tokfile, &sc.token, &have))
+		return 2;
+	if (!have) {
+		if ((r = tls_token_generate(&sc.token))) {
+			log_errno(r, "generating a token");
+			return 1;
+		}
+		sc.token_generated = 1;
+		tls_token_format(&sc.token, tt, sizeof(tt));
+		printf("token %s\n", tt);
+		fflush(stdout);
+		mem_wipe(tt, sizeof(tt));
+	}
+	if (result) {
+		int fd = strcmp(result, "-") ? open(result, O_WRONLY | O_CREAT | O_APPEND |
+							       O_CLOEXEC, 0644)
+					     : dup(STDOUT_FILENO);
+
+		if (fd < 0) {
+			log_errno(-errno, "--result %s", result);
+			return 1;
+		}
+		result_set_fd(fd);
+	}
+	r = serve_run(&sc);
+	mem_wipe(&sc.token, sizeof(sc.token));
+	return r ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (getpid() == 1) {
+		pid1_main();
+		for (;;)
+			pause();
+	}
+	if (argc >= 2 && !strcmp(argv[1], "serve"))
+		return serve_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("ferry-init %s\n", FERRY_VERSION);
+		return 0;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	fputs(usage_text, stderr);
+	return 2;
+}

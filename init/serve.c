@@ -1,0 +1,333 @@
+/*
+ * serve.c - the receiver: listens, runs one authenticated session at a
+ * time through the protocol engine, and turns a second client away with
+ * "busy" from a short-lived child so the session is never disturbed.
+ * No disk is opened here before the engine has accepted the proof.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "init.h"
+#include "proto/proto.h"
+
+#define HANDSHAKE_MS 10000	/* a TCG guest needs a few hundred ms */
+#define HELLO_MS 10000		/* between handshake and HELLO */
+#define IDLE_MS 120000		/* an authenticated agent that says nothing */
+#define IO_MS 30000
+#define TX_CAP (PROTO_HDR_LEN + PROTO_CTRL_MAX)
+#define RX_CAP (PROTO_HDR_LEN + PROTO_CTRL_MAX)
+
+struct srv {
+	const struct serve_config *cfg;
+	struct tls_server *tls;
+	int lfd;
+	uint16_t port;
+	char state[PROTO_LABEL_MAX];
+	char peer[NET_ADDR_MAX];
+	uint64_t since_ms;
+};
+
+static uint8_t rx_buf[RX_CAP];
+static uint8_t tx_buf[TX_CAP];
+
+static void set_state(struct srv *S, const char *state, const char *word)
+{
+	if (!strcmp(S->state, state))
+		return;
+	snprintf(S->state, sizeof(S->state), "%s", state);
+	result_line("FERRY STATE %s", word);
+	if (S->cfg->banner)
+		banner_show(S->cfg, S->port, state);
+}
+
+static void fill_inventory(const struct srv *S, struct proto_inventory *inv)
+{
+	struct sysinfo si;
+	size_t i;
+
+	memset(inv, 0, sizeof(*inv));
+	inv->version = PROTO_VERSION;
+	snprintf(inv->server, sizeof(inv->server), "ferry-init %s", FERRY_VERSION);
+	snprintf(inv->state, sizeof(inv->state), "%s", S->state);
+	if (gethostname(inv->host, sizeof(inv->host) - 1) < 0)
+		inv->host[0] = 0;
+	if (sysinfo(&si) == 0)
+		inv->mem_total = (uint64_t)si.totalram * si.mem_unit;
+	for (i = 0; i < S->cfg->ndisks && i < PROTO_MAX_DISKS; i++) {
+		const struct disk_info *d = &S->cfg->disks[i];
+		struct proto_disk *p = &inv->disks[i];
+
+		snprintf(p->name, sizeof(p->name), "%s", d->name);
+		p->size = d->size;
+		p->lsec = d->lsec;
+		p->psec = d->psec;
+		p->flags = (uint8_t)((d->readonly ? PROTO_DISK_RO : 0) |
+				     (d->removable ? PROTO_DISK_REMOVABLE : 0));
+		snprintf(p->model, sizeof(p->model), "%s", d->model);
+		snprintf(p->serial, sizeof(p->serial), "%s", d->serial);
+	}
+	inv->ndisks = (uint32_t)i;
+}
+
+static int send_frame(struct tls_conn *c, struct wbuf *w)
+{
+	int r;
+
+	if (w->err)
+		return w->err;
+	if ((r = tls_write(c, w->p, w->len, IO_MS)))
+		return r;
+	return tls_flush(c, IO_MS);
+}
+
+static int send_error(struct tls_conn *c, uint16_t code, const char *text)
+{
+	struct wbuf w;
+
+	wbuf_init(&w, tx_buf, sizeof(tx_buf));
+	proto_enc_error(&w, code, text);
+	return send_frame(c, &w);
+}
+
+/* Reads until one whole frame is held, within ms. 1 = frame, 0 = peer
+ * closed, <0 error. Polls the listener too so a second client is
+ * answered while this session waits. */
+static int read_frame(struct srv *S, struct tls_conn *c, struct proto_rx *rx,
+		      struct proto_frame *f, int ms, void (*on_listener)(struct srv *))
+{
+	uint64_t deadline = time_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		uint8_t *space;
+		size_t avail;
+		int r = proto_rx_next(rx, f);
+
+		if (r != 0)
+			return r;
+		if (!tls_pending(c)) {
+			struct pollfd p[2] = { { tls_fd(c), POLLIN, 0 }, { S->lfd, POLLIN, 0 } };
+			int64_t left = (int64_t)(deadline - time_now_ms());
+
+			if (left <= 0)
+				return -ETIMEDOUT;
+			r = poll(p, on_listener ? 2 : 1, (int)left);
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			if (r <= 0)
+				continue;
+			if (on_listener && (p[1].revents & POLLIN))
+				on_listener(S);
+			if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+		}
+		space = proto_rx_space(rx, &avail);
+		if (avail == 0)
+			return -EMSGSIZE;
+		r = tls_read(c, space, avail, IO_MS);
+		if (r <= 0)
+			return r;
+		proto_rx_commit(rx, (size_t)r);
+	}
+}
+
+static void reap(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* A child answers a second client, so the session in progress is never
+ * delayed by a slow or hostile one. */
+static void turn_away(struct srv *S)
+{
+	char peer[NET_ADDR_MAX], err[TLS_ERR_TEXT_MAX], text[PROTO_TEXT_MAX];
+	int fd = net_accept(S->lfd, peer, sizeof(peer));
+	pid_t pid;
+
+	reap();
+	if (fd < 0)
+		return;
+	pid = fork();
+	if (pid != 0) {
+		close(fd);
+		return;
+	}
+	{
+		struct tls_conn *c;
+		uint8_t proof[TLS_PROOF_LEN];
+		struct proto_rx rx;
+		struct proto_frame f;
+		struct proto_hello h;
+		static uint8_t buf[RX_CAP];
+		int r;
+
+		close(S->lfd);
+		if (tls_server_accept(S->tls, fd, HANDSHAKE_MS, &c, err, sizeof(err))) {
+			log_info("refused %s: %s", peer, err);
+			_exit(0);
+		}
+		proto_rx_init(&rx, buf, sizeof(buf));
+		r = read_frame(S, c, &rx, &f, HELLO_MS, NULL);
+		if (r == 1 && f.type == PROTO_HELLO && !proto_dec_hello(&f, &h) &&
+		    !tls_auth_proof(c, &S->cfg->token, proof) &&
+		    !mem_neq_ct(proof, h.proof, TLS_PROOF_LEN)) {
+			snprintf(text, sizeof(text),
+				 "busy: another session is active (from %s, for %llu s); one session at a time",
+				 S->peer,
+				 (unsigned long long)((time_now_ms() - S->since_ms) / 1000));
+			log_info("refused %s: busy (session with %s in progress)", peer, S->peer);
+			send_error(c, PROTO_E_BUSY, text);
+		} else {
+			log_info("refused %s: authentication failed while busy", peer);
+			send_error(c, PROTO_E_AUTH, "authentication failed");
+		}
+		mem_wipe(proof, sizeof(proof));
+		tls_close(c, 2000);
+		_exit(0);
+	}
+}
+
+static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type)
+{
+	struct proto_inventory inv;
+	struct wbuf w;
+
+	fill_inventory(S, &inv);
+	wbuf_init(&w, tx_buf, sizeof(tx_buf));
+	proto_enc_inventory(&w, type, &inv);
+	return send_frame(c, &w);
+}
+
+static void session(struct srv *S, int fd, const char *peer)
+{
+	char err[TLS_ERR_TEXT_MAX], st[PROTO_LABEL_MAX];
+	uint8_t proof[TLS_PROOF_LEN];
+	struct tls_conn *c;
+	struct proto_srv eng;
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct proto_act a;
+	int r, authed = 0;
+
+	if (tls_server_accept(S->tls, fd, HANDSHAKE_MS, &c, err, sizeof(err))) {
+		log_info("refused %s: TLS handshake failed: %s", peer, err);
+		return;
+	}
+	log_debug("%s: TLS up (%s)", peer, tls_cipher_name(c));
+	if ((r = tls_auth_proof(c, &S->cfg->token, proof))) {
+		log_errno(r, "%s: computing the session proof", peer);
+		tls_close(c, 2000);
+		return;
+	}
+	proto_srv_init(&eng, proof);
+	mem_wipe(proof, sizeof(proof));
+	proto_rx_init(&rx, rx_buf, sizeof(rx_buf));
+	snprintf(S->peer, sizeof(S->peer), "%s", peer);
+	S->since_ms = time_now_ms();
+	for (;;) {
+		r = read_frame(S, c, &rx, &f, authed ? IDLE_MS : HELLO_MS, turn_away);
+		if (r == 0) {
+			log_info("%s: connection closed by the agent", peer);
+			break;
+		}
+		if (r == -ETIMEDOUT) {
+			log_info("%s: %s; closing", peer,
+				 authed ? "idle for too long" : "refused: no HELLO in time");
+			send_error(c, authed ? PROTO_E_STATE : PROTO_E_AUTH,
+				   authed ? "idle timeout" : "authentication required: no HELLO in time");
+			break;
+		}
+		if (r < 0) {
+			if (rx.err) {
+				log_info("%s: %s%s", peer, authed ? "" : "refused: ", rx.why);
+				send_error(c, authed ? PROTO_E_MALFORMED : PROTO_E_AUTH, rx.why);
+			} else {
+				log_info("%s: connection lost: %s", peer, strerror(-r));
+			}
+			break;
+		}
+		proto_srv_input(&eng, &f, &a);
+		if (a.kind == PROTO_ACT_FAIL) {
+			log_info("%s: %s%s", peer, authed ? "" : "refused: ", a.text);
+			send_error(c, a.code, a.text);
+			break;
+		}
+		if (a.kind == PROTO_ACT_WELCOME) {
+			authed = 1;
+			log_info("%s: session from %s (%s)", peer,
+				 a.hello.host[0] ? a.hello.host : "?", a.hello.agent);
+			snprintf(st, sizeof(st), "session with %s", peer);
+			set_state(S, st, "session");
+			if (reply_inventory(S, c, PROTO_WELCOME))
+				break;
+		} else if (a.kind == PROTO_ACT_STATUS) {
+			if (reply_inventory(S, c, PROTO_STATUS))
+				break;
+		} else if (a.kind == PROTO_ACT_BYE) {
+			struct wbuf w;
+
+			wbuf_init(&w, tx_buf, sizeof(tx_buf));
+			proto_enc_empty(&w, PROTO_BYE);
+			send_frame(c, &w);
+			log_info("%s: session ended", peer);
+			break;
+		}
+	}
+	proto_srv_end(&eng);
+	tls_close(c, 2000);
+	S->peer[0] = 0;
+	set_state(S, "waiting for the source", "waiting");
+}
+
+int serve_run(const struct serve_config *cfg)
+{
+	struct srv S;
+	char fp[TLS_FP_TEXT_MAX], peer[NET_ADDR_MAX];
+	int r;
+
+	memset(&S, 0, sizeof(S));
+	S.cfg = cfg;
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = tls_server_new(&cfg->token, &S.tls))) {
+		log_errno(r, "deriving the TLS key from the token");
+		return r;
+	}
+	S.lfd = net_listen(cfg->listen_host, cfg->listen_port, 8);
+	if (S.lfd < 0) {
+		log_errno(S.lfd, "listen on %s:%u",
+			  cfg->listen_host[0] ? cfg->listen_host : "*", cfg->listen_port);
+		tls_server_free(S.tls);
+		return S.lfd;
+	}
+	if (net_local_port(S.lfd, &S.port))
+		S.port = cfg->listen_port;
+	tls_token_fingerprint(&cfg->token, fp, sizeof(fp));
+	log_info("listening on %s:%u (token %s)", cfg->listen_host[0] ? cfg->listen_host : "*",
+		 S.port, fp);
+	set_state(&S, "waiting for the source", "waiting");
+	result_line("FERRY READY port=%u fp=%s", S.port, fp);
+	for (;;) {
+		int fd = net_accept(S.lfd, peer, sizeof(peer));
+
+		reap();
+		if (fd < 0) {
+			if (fd != -EINTR && fd != -ECONNABORTED)
+				log_errno(fd, "accept");
+			continue;
+		}
+		session(&S, fd, peer);
+		if (cfg->once)
+			break;
+	}
+	close(S.lfd);
+	tls_server_free(S.tls);
+	return 0;
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# make check: unit tests (ASan/UBSan), short fuzz runs, qemu-tests against
+# the real artifacts. Every part runs even if an earlier one failed; the
+# last line adds them up: "N passed, N failed, N skipped".
+set -u
+cd "$(dirname "$0")/.."
+P=0 F=0 S=0
+log=$(mktemp)
+tally() {
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	p=$(printf '%s' "$line" | sed -n 's/.*\b\([0-9][0-9]*\) passed.*/\1/p')
+	f=$(printf '%s' "$line" | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p')
+	s=$(printf '%s' "$line" | sed -n 's/.* \([0-9][0-9]*\) skipped.*/\1/p')
+	if [ -z "$p" ]; then
+		echo "check: $1 printed no summary; counting it as one failure"
+		F=$((F + 1))
+		return
+	fi
+	P=$((P + p)); F=$((F + f)); S=$((S + ${s:-0}))
+}
+run() {
+	name=$1
+	shift
+	echo "== $name"
+	"$@" 2>&1 | tee "$log"
+	tally "$name"
+}
+run unit make --no-print-directory unit
+run fuzz make --no-print-directory fuzz
+run qemu-tests qemu-tests/run.sh
+rm -f "$log"
+echo "$P passed, $F failed, $S skipped"
+[ "$F" = 0 ]

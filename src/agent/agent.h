@@ -1,0 +1,53 @@
+/*
+ * agent.h - the source agent `ferry`: command dispatch, the client side
+ * of a session, and output for people (text) and programs (NDJSON).
+ */
+#ifndef FERRY_AGENT_H
+#define FERRY_AGENT_H
+
+#include <stdint.h>
+
+#include "proto/proto.h"
+#include "tls/tls.h"
+
+enum { AGENT_EXIT_OK = 0, AGENT_EXIT_FAIL = 1, AGENT_EXIT_USAGE = 2, AGENT_EXIT_CHECK = 3 };
+
+#define AGENT_ERR_MAX 600
+#define AGENT_RX_CAP (PROTO_HDR_LEN + PROTO_CTRL_MAX)
+
+struct agent_target {
+	char host[64];
+	uint16_t port;
+	char text[80];		/* "host:port" for messages */
+	struct tls_token token;
+	int wait_s;		/* retry connecting for this long */
+};
+
+struct agent_conn {
+	struct tls_conn *tls;
+	struct proto_rx rx;
+	uint8_t rxbuf[AGENT_RX_CAP];
+	uint8_t txbuf[PROTO_HDR_LEN + PROTO_CTRL_MAX];
+};
+
+/* Connects, handshakes with the pinned key, proves the token, reads
+ * WELCOME into *inv. On failure err says what happened to whom and
+ * what to do. Returns 0 or -errno. */
+int agent_connect(const struct agent_target *t, struct agent_conn *ac,
+		  struct proto_inventory *inv, char *err, size_t errcap);
+int agent_status(struct agent_conn *ac, struct proto_inventory *inv, char *err,
+		 size_t errcap);
+void agent_bye(struct agent_conn *ac);
+
+/* JSON string with escapes into buf; returns buf. */
+const char *agent_json_str(const char *s, char *buf, size_t cap);
+
+int cmd_status(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+
+/* Shared option handling: --to, --token, --token-file, FERRY_TOKEN. */
+int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t errcap);
+int agent_load_token(const char *tok, const char *file, struct tls_token *t,
+		     char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * status.c - `ferry status` and `ferry token`: what the destination is,
+ * what disks it has, and a fresh pairing token.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/common.h"
+
+static const char status_usage[] =
+	"usage: ferry status --to HOST[:PORT] [--token T | --token-file F]\n"
+	"                    [--json] [--wait SECONDS] [--watch SECONDS]\n"
+	"\n"
+	"Connects to a destination in migration mode and prints its version,\n"
+	"state and disks. --wait retries while the destination boots; --watch\n"
+	"keeps the session open and reprints the status every second.\n";
+
+static void print_text(const struct agent_target *t, const struct proto_inventory *inv)
+{
+	char sz[32], mem[32];
+	uint32_t i;
+
+	printf("destination  %s  (%s, protocol %u, host %s)\n", t->text, inv->server,
+	       inv->version, inv->host[0] ? inv->host : "-");
+	printf("state        %s\n", inv->state);
+	printf("memory       %s\n", fmt_bytes(inv->mem_total, mem, sizeof(mem)));
+	printf("disks        %u\n", inv->ndisks);
+	for (i = 0; i < inv->ndisks; i++) {
+		const struct proto_disk *d = &inv->disks[i];
+
+		printf("  %-8s %10s  %llu bytes  sector %u/%u%s%s%s%s%s%s\n", d->name,
+		       fmt_bytes(d->size, sz, sizeof(sz)), (unsigned long long)d->size,
+		       d->lsec, d->psec, d->model[0] ? "  model " : "", d->model,
+		       d->serial[0] ? "  serial " : "", d->serial,
+		       (d->flags & PROTO_DISK_RO) ? "  read-only" : "",
+		       (d->flags & PROTO_DISK_REMOVABLE) ? "  removable" : "");
+	}
+	fflush(stdout);
+}
+
+static void print_json(const struct agent_target *t, const struct proto_inventory *inv)
+{
+	char a[160], b[160], c[160], d2[160];
+	uint32_t i;
+
+	printf("{\"event\":\"status\",\"to\":%s,\"version\":%s,\"protocol\":%u,\"state\":%s,"
+	       "\"host\":%s,\"memory\":%llu,\"disks\":[",
+	       agent_json_str(t->text, a, sizeof(a)), agent_json_str(inv->server, b, sizeof(b)),
+	       inv->version, agent_json_str(inv->state, c, sizeof(c)),
+	       agent_json_str(inv->host, d2, sizeof(d2)), (unsigned long long)inv->mem_total);
+	for (i = 0; i < inv->ndisks; i++) {
+		const struct proto_disk *d = &inv->disks[i];
+
+		printf("%s{\"name\":%s,\"size\":%llu,\"logical_sector\":%u,\"physical_sector\":%u,"
+		       "\"model\":%s,\"serial\":%s,\"readonly\":%s,\"removable\":%s}",
+		       i ? "," : "", agent_json_str(d->name, a, sizeof(a)),
+		       (unsigned long long)d->size, d->lsec, d->psec,
+		       agent_json_str(d->model, b, sizeof(b)),
+		       agent_json_str(d->serial, c, sizeof(c)),
+		       (d->flags & PROTO_DISK_RO) ? "true" : "false",
+		       (d->flags & PROTO_DISK_REMOVABLE) ? "true" : "false");
+	}
+	printf("]}\n");
+	fflush(stdout);
+}
+
+static void print_error(int json, const char *err)
+{
+	char e[AGENT_ERR_MAX + 64];
+
+	if (json)
+		printf("{\"event\":\"error\",\"message\":%s}\n", agent_json_str(err, e, sizeof(e)));
+	fprintf(stderr, "ferry: error: %s\n", err);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 'o' },
+		{ "token", required_argument, NULL, 't' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "watch", required_argument, NULL, 'W' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct agent_conn ac;
+	struct agent_target t;
+	struct proto_inventory inv;
+	const char *to = NULL, *tok = NULL, *tokfile = NULL;
+	char err[AGENT_ERR_MAX];
+	uint64_t v, watch = 0;
+	int c, json = 0, r;
+
+	memset(&t, 0, sizeof(t));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': to = optarg; break;
+		case 't': tok = optarg; break;
+		case 'T': tokfile = optarg; break;
+		case 'j': json = 1; break;
+		case 'w':
+		case 'W':
+			if (parse_u64(optarg, 86400, &v)) {
+				fprintf(stderr, "ferry: --%s %s: want seconds (0..86400)\n",
+					c == 'w' ? "wait" : "watch", optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			if (c == 'w')
+				t.wait_s = (int)v;
+			else
+				watch = v;
+			break;
+		case 'h':
+			fputs(status_usage, stdout);
+			return AGENT_EXIT_OK;
+		default:
+			fputs(status_usage, stderr);
+			return AGENT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ferry: status: unexpected argument '%s'\n", argv[optind]);
+		return AGENT_EXIT_USAGE;
+	}
+	if (agent_parse_to(to, &t, err, sizeof(err)) ||
+	    agent_load_token(tok, tokfile, &t.token, err, sizeof(err))) {
+		fprintf(stderr, "ferry: %s\n", err);
+		return AGENT_EXIT_USAGE;
+	}
+	r = agent_connect(&t, &ac, &inv, err, sizeof(err));
+	mem_wipe(&t.token, sizeof(t.token));
+	if (r) {
+		print_error(json, err);
+		return AGENT_EXIT_FAIL;
+	}
+	json ? print_json(&t, &inv) : print_text(&t, &inv);
+	while (watch-- > 0) {
+		sleep(1);
+		if ((r = agent_status(&ac, &inv, err, sizeof(err)))) {
+			print_error(json, err);
+			tls_close(ac.tls, 1000);
+			return AGENT_EXIT_FAIL;
+		}
+		json ? print_json(&t, &inv) : print_text(&t, &inv);
+	}
+	agent_bye(&ac);
+	return AGENT_EXIT_OK;
+}
+
+int cmd_token(int argc, char **argv)
+{
+	struct tls_token t;
+	char buf[TLS_TOKEN_TEXT_MAX];
+	int r;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: ferry token\n");
+		return AGENT_EXIT_USAGE;
+	}
+	(void)argv;
+	if ((r = tls_token_generate(&t))) {
+		fprintf(stderr, "ferry: error: generating a token: %s\n", strerror(-r));
+		return AGENT_EXIT_FAIL;
+	}
+	tls_token_format(&t, buf, sizeof(buf));
+	printf("%s\n", buf);
+	mem_wipe(&t, sizeof(t));
+	mem_wipe(buf, sizeof(buf));
+	return AGENT_EXIT_OK;
+}

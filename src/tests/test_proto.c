@@ -1,0 +1,329 @@
+/*
+ * test_proto.c - the frame layer, every message codec, and the session
+ * engine: round trips, malformed and truncated frames of every type, and
+ * the rule that nothing happens before a HELLO with the right proof.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "proto/proto.h"
+#include "tests/tap.h"
+
+static uint8_t buf[PROTO_HDR_LEN + PROTO_CTRL_MAX];
+static uint8_t out[PROTO_HDR_LEN + PROTO_CTRL_MAX];
+
+/* Feeds w's bytes into a fresh rx one byte at a time; returns the frame. */
+static int one_frame(const struct wbuf *w, struct proto_rx *rx, struct proto_frame *f)
+{
+	size_t i;
+	int r = 0;
+
+	proto_rx_init(rx, buf, sizeof(buf));
+	for (i = 0; i < w->len; i++) {
+		if (proto_rx_push(rx, w->p + i, 1) != 1)
+			return -100;
+		r = proto_rx_next(rx, f);
+		if (r != 0)
+			return (i + 1 == w->len) ? r : -101;
+	}
+	return r;
+}
+
+static void test_frames(void)
+{
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct wbuf w;
+	uint8_t hdr[PROTO_HDR_LEN] = { 0x7e, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t big[PROTO_HDR_LEN] = { PROTO_HELLO, 0, 0, 0, 0, 1, 0, 1 };
+	uint8_t res[PROTO_HDR_LEN] = { PROTO_BYE, 0, 0, 1, 0, 0, 0, 0 };
+	uint8_t bye1[PROTO_HDR_LEN + 1] = { PROTO_BYE, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t two[2 * PROTO_HDR_LEN] = { PROTO_BYE, 0, 0, 0, 0, 0, 0, 0,
+					   PROTO_STATUS_REQ, 0, 0, 0, 0, 0, 0, 0 };
+
+	wbuf_init(&w, out, sizeof(out));
+	is_int(proto_enc_empty(&w, PROTO_BYE), 0, "encode BYE");
+	is_int((int)w.len, PROTO_HDR_LEN, "BYE is a bare header");
+	is_int(one_frame(&w, &rx, &f), 1, "BYE arrives whole after its 8th byte");
+	is_int(f.type, PROTO_BYE, "BYE type");
+
+	proto_rx_init(&rx, buf, sizeof(buf));
+	proto_rx_push(&rx, hdr, sizeof(hdr));
+	is_int(proto_rx_next(&rx, &f), -EBADMSG, "unknown type refused");
+	ok(strstr(rx.why, "0x7e") != NULL, "the reason names the type (%s)", rx.why);
+	is_int(proto_rx_next(&rx, &f), -EBADMSG, "error is sticky");
+
+	proto_rx_init(&rx, buf, sizeof(buf));
+	proto_rx_push(&rx, big, sizeof(big));
+	is_int(proto_rx_next(&rx, &f), -EMSGSIZE, "HELLO over 64 KiB refused from its header");
+
+	proto_rx_init(&rx, buf, sizeof(buf));
+	proto_rx_push(&rx, res, sizeof(res));
+	is_int(proto_rx_next(&rx, &f), -EBADMSG, "reserved bits refused");
+
+	proto_rx_init(&rx, buf, sizeof(buf));
+	proto_rx_push(&rx, bye1, sizeof(bye1));
+	is_int(proto_rx_next(&rx, &f), -EMSGSIZE, "BYE with a body refused");
+
+	proto_rx_init(&rx, buf, sizeof(buf));
+	proto_rx_push(&rx, two, sizeof(two));
+	is_int(proto_rx_next(&rx, &f), 1, "first of two frames");
+	is_int(f.type, PROTO_BYE, "first is BYE");
+	is_int(proto_rx_next(&rx, &f), 1, "second of two frames");
+	is_int(f.type, PROTO_STATUS_REQ, "second is STATUS?");
+	is_int(proto_rx_next(&rx, &f), 0, "then nothing");
+}
+
+static void test_hello(void)
+{
+	struct proto_hello h, d;
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct wbuf w;
+	size_t cut;
+
+	memset(&h, 0, sizeof(h));
+	h.ver_min = 1;
+	h.ver_max = 3;
+	strcpy(h.agent, "ferry 0.1.0");
+	strcpy(h.host, "db1.example");
+	memset(h.proof, 0xa5, sizeof(h.proof));
+	wbuf_init(&w, out, sizeof(out));
+	is_int(proto_enc_hello(&w, &h), 0, "encode HELLO");
+	is_int(one_frame(&w, &rx, &f), 1, "HELLO frame");
+	is_int(proto_dec_hello(&f, &d), 0, "decode HELLO");
+	ok(d.ver_min == 1 && d.ver_max == 3 && !strcmp(d.host, "db1.example") &&
+	   !memcmp(d.proof, h.proof, PROTO_PROOF_LEN), "HELLO round trip");
+
+	/* Every truncation of the payload (with a consistent header) fails. */
+	for (cut = 0; cut < f.len; cut++) {
+		struct proto_frame t = f;
+
+		t.len = (uint32_t)cut;
+		if (proto_dec_hello(&t, &d) == 0)
+			break;
+	}
+	is_int((int)cut, (int)f.len, "every truncated HELLO is refused");
+	{
+		struct proto_frame t = f;
+		uint8_t longer[256];
+
+		memcpy(longer, f.payload, f.len);
+		longer[f.len] = 0;
+		t.payload = longer;
+		t.len = f.len + 1;
+		ok(proto_dec_hello(&t, &d) != 0, "HELLO with a trailing byte refused");
+	}
+	{
+		uint8_t bad[256];
+		struct proto_frame t = f;
+
+		memcpy(bad, f.payload, f.len);
+		bad[6] = 0x07; /* first byte of the agent string: a control char */
+		t.payload = bad;
+		ok(proto_dec_hello(&t, &d) != 0, "control character in a string refused");
+		memcpy(bad, f.payload, f.len);
+		bad[4] = 0xff; /* agent string length far past the payload */
+		ok(proto_dec_hello(&t, &d) != 0, "string length past the end refused");
+		memcpy(bad, f.payload, f.len);
+		bad[0] = 0; bad[1] = 5; bad[2] = 0; bad[3] = 1; /* min 5 > max 1 */
+		ok(proto_dec_hello(&t, &d) != 0, "ver_min > ver_max refused");
+	}
+}
+
+static void test_inventory(void)
+{
+	static struct proto_inventory inv, d;
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct wbuf w;
+	uint32_t i;
+
+	memset(&inv, 0, sizeof(inv));
+	inv.version = 1;
+	strcpy(inv.server, "ferry-init test");
+	strcpy(inv.state, "waiting for the source");
+	inv.mem_total = 512ull << 20;
+	inv.ndisks = PROTO_MAX_DISKS;
+	for (i = 0; i < inv.ndisks; i++) {
+		snprintf(inv.disks[i].name, sizeof(inv.disks[i].name), "vd%c%c",
+			 'a' + i / 26, 'a' + i % 26);
+		inv.disks[i].size = (uint64_t)(i + 1) << 30;
+		inv.disks[i].lsec = 512;
+		inv.disks[i].psec = 4096;
+		strcpy(inv.disks[i].serial, "SER-1");
+	}
+	wbuf_init(&w, out, sizeof(out));
+	is_int(proto_enc_inventory(&w, PROTO_WELCOME, &inv), 0, "encode WELCOME with 32 disks");
+	is_int(one_frame(&w, &rx, &f), 1, "WELCOME frame");
+	is_int(proto_dec_inventory(&f, &d), 0, "decode WELCOME");
+	ok(d.ndisks == PROTO_MAX_DISKS && d.disks[31].size == 32ull << 30 &&
+	   d.disks[5].psec == 4096 && !strcmp(d.disks[31].name, "vdbf") &&
+	   d.mem_total == inv.mem_total, "WELCOME round trip");
+
+	inv.ndisks = 2;
+	inv.disks[1].lsec = 768;
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_inventory(&w, PROTO_STATUS, &inv);
+	one_frame(&w, &rx, &f);
+	ok(proto_dec_inventory(&f, &d) != 0, "sector size 768 refused");
+
+	inv.disks[1].lsec = 512;
+	strcpy(inv.disks[1].name, inv.disks[0].name);
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_inventory(&w, PROTO_STATUS, &inv);
+	one_frame(&w, &rx, &f);
+	ok(proto_dec_inventory(&f, &d) != 0, "duplicate disk name refused");
+
+	strcpy(inv.disks[1].name, "../sda");
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_inventory(&w, PROTO_STATUS, &inv);
+	one_frame(&w, &rx, &f);
+	ok(proto_dec_inventory(&f, &d) != 0, "disk name with a slash refused");
+
+	strcpy(inv.disks[1].name, "vdb");
+	inv.disks[1].size = 1000;
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_inventory(&w, PROTO_STATUS, &inv);
+	one_frame(&w, &rx, &f);
+	ok(proto_dec_inventory(&f, &d) != 0, "size not a multiple of the sector refused");
+
+	inv.ndisks = PROTO_MAX_DISKS + 1;
+	wbuf_init(&w, out, sizeof(out));
+	ok(proto_enc_inventory(&w, PROTO_STATUS, &inv) != 0, "encoder refuses 33 disks");
+	{
+		/* A forged count of 33 on the wire. */
+		uint8_t p[64];
+		struct wbuf x;
+		struct proto_frame t;
+
+		wbuf_init(&x, p, sizeof(p));
+		wbuf_u16(&x, 1);
+		wbuf_str(&x, "s");
+		wbuf_str(&x, "t");
+		wbuf_str(&x, "h");
+		wbuf_u64(&x, 0);
+		wbuf_u16(&x, PROTO_MAX_DISKS + 1);
+		t.type = PROTO_STATUS;
+		t.flags = 0;
+		t.len = (uint32_t)x.len;
+		t.payload = p;
+		ok(proto_dec_inventory(&t, &d) != 0, "decoder refuses a count of 33");
+	}
+}
+
+static void test_error_msg(void)
+{
+	struct proto_error e;
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct wbuf w;
+	char longtext[2000];
+
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_error(&w, PROTO_E_BUSY, "busy:\nanother session");
+	one_frame(&w, &rx, &f);
+	is_int(proto_dec_error(&f, &e), 0, "decode ERROR");
+	is_int(e.code, PROTO_E_BUSY, "ERROR code");
+	ok(!strcmp(e.text, "busy: another session"), "control chars replaced (%s)", e.text);
+
+	memset(longtext, 'x', sizeof(longtext) - 1);
+	longtext[sizeof(longtext) - 1] = 0;
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_error(&w, PROTO_E_IO, longtext);
+	one_frame(&w, &rx, &f);
+	is_int(proto_dec_error(&f, &e), 0, "an over-long ERROR text is clipped, not refused");
+	is_int((int)strlen(e.text), PROTO_TEXT_MAX - 1, "clipped to the limit");
+}
+
+static void test_engine(void)
+{
+	struct proto_srv s;
+	struct proto_act a;
+	struct proto_hello h;
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct wbuf w;
+	uint8_t proof[PROTO_PROOF_LEN];
+
+	memset(proof, 0x42, sizeof(proof));
+	memset(&h, 0, sizeof(h));
+	h.ver_min = h.ver_max = PROTO_VERSION;
+	strcpy(h.agent, "ferry test");
+
+	/* Anything before HELLO is an authentication failure. */
+	proto_srv_init(&s, proof);
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_empty(&w, PROTO_STATUS_REQ);
+	one_frame(&w, &rx, &f);
+	proto_srv_input(&s, &f, &a);
+	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_AUTH, "STATUS? before HELLO refused");
+	proto_srv_input(&s, &f, &a);
+	is_int(a.kind, PROTO_ACT_NONE, "a failed session stays failed");
+
+	/* Wrong proof. */
+	proto_srv_init(&s, proof);
+	memset(h.proof, 0x43, sizeof(h.proof));
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_hello(&w, &h);
+	one_frame(&w, &rx, &f);
+	proto_srv_input(&s, &f, &a);
+	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_AUTH, "wrong proof refused");
+	is_int(s.state, PROTO_SRV_FAILED, "state FAILED");
+
+	/* Version mismatch, right proof. */
+	proto_srv_init(&s, proof);
+	memcpy(h.proof, proof, sizeof(proof));
+	h.ver_min = h.ver_max = PROTO_VERSION + 1;
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_hello(&w, &h);
+	one_frame(&w, &rx, &f);
+	proto_srv_input(&s, &f, &a);
+	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_VERSION, "version mismatch refused");
+
+	/* The good path. */
+	proto_srv_init(&s, proof);
+	h.ver_min = 1;
+	h.ver_max = PROTO_VERSION + 5;
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_hello(&w, &h);
+	one_frame(&w, &rx, &f);
+	proto_srv_input(&s, &f, &a);
+	is_int(a.kind, PROTO_ACT_WELCOME, "right proof: WELCOME");
+	ok(!strcmp(a.hello.agent, "ferry test"), "the action carries who connected");
+	proto_srv_input(&s, &f, &a);
+	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE, "a second HELLO is refused");
+
+	proto_srv_init(&s, proof);
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_hello(&w, &h);
+	one_frame(&w, &rx, &f);
+	proto_srv_input(&s, &f, &a);
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_empty(&w, PROTO_STATUS_REQ);
+	one_frame(&w, &rx, &f);
+	proto_srv_input(&s, &f, &a);
+	is_int(a.kind, PROTO_ACT_STATUS, "STATUS? after HELLO");
+	wbuf_init(&w, out, sizeof(out));
+	proto_enc_empty(&w, PROTO_BYE);
+	one_frame(&w, &rx, &f);
+	proto_srv_input(&s, &f, &a);
+	is_int(a.kind, PROTO_ACT_BYE, "BYE ends");
+	proto_srv_end(&s);
+	{
+		uint8_t z[PROTO_PROOF_LEN] = { 0 };
+
+		ok(!memcmp(s.expect_proof, z, sizeof(z)), "the expected proof is wiped at the end");
+	}
+}
+
+int main(void)
+{
+	test_frames();
+	test_hello();
+	test_inventory();
+	test_error_msg();
+	test_engine();
+	return tap_done();
+}
