@@ -94,7 +94,7 @@ void fatal(const char *fmt, ...)
 	if (getpid() != 1)
 		_exit(1);
 	if (result_enabled())
-		hand_off(INIT_HANDOFF_POWEROFF);
+		hand_off(INIT_HANDOFF_POWEROFF, NULL);
 	rescue_shell(msg);
 	for (;;)
 		pause();

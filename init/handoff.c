@@ -55,7 +55,7 @@ void rescue_shell(const char *why)
 	}
 }
 
-void hand_off(enum init_handoff h)
+void hand_off(enum init_handoff h, const struct serve_config *sc)
 {
 	log_info("hand-off: %s", init_handoff_name(h));
 	sync();

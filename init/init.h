@@ -69,7 +69,9 @@ void open_console(void);
 int seed_entropy(void);
 int bring_up_network(const struct init_config *c);
 int find_disks(struct disk_info *out, size_t cap, size_t *n);
-void hand_off(enum init_handoff h);
+struct serve_config;
+/* kexec needs the disks to find the migrated kernel; sc may be NULL. */
+void hand_off(enum init_handoff h, const struct serve_config *sc);
 void rescue_shell(const char *why);
 
 /* The result port: one machine-readable line per event (test mode). */
@@ -92,8 +94,11 @@ struct serve_config {
 	int once;		/* host mode: exit after one session */
 };
 
-/* Listens and serves sessions until a hand-off is due (never in this
- * version) or a fatal error. Returns 0 or -errno. */
+#define SERVE_HANDOFF_BASE 10
+
+/* Listens and serves sessions until a migration finished (returns
+ * SERVE_HANDOFF_BASE + the requested INIT_HANDOFF_*), or a fatal error
+ * (-errno); 0 after one session with cfg->once. */
 int serve_run(const struct serve_config *cfg);
 
 /* Prints the console banner for the current state to every console. */

@@ -45,7 +45,9 @@ static void pid1_receiver(const struct init_config *cfg, struct serve_config *sc
 
 		if (pid == 0) {
 			signal(SIGCHLD, SIG_DFL);
-			_exit(serve_run(sc) ? 1 : 0);
+			int r = serve_run(sc);
+
+			_exit(r >= SERVE_HANDOFF_BASE ? r : r ? 1 : 0);
 		}
 		if (pid < 0) {
 			log_errno(-errno, "fork");
@@ -60,6 +62,13 @@ static void pid1_receiver(const struct init_config *cfg, struct serve_config *sc
 				break;
 			if (p < 0 && errno == ECHILD)
 				break;
+		}
+		if (WIFEXITED(st) && WEXITSTATUS(st) >= SERVE_HANDOFF_BASE &&
+		    WEXITSTATUS(st) <= SERVE_HANDOFF_BASE + INIT_HANDOFF_SHELL) {
+			enum init_handoff h = (enum init_handoff)(WEXITSTATUS(st) - SERVE_HANDOFF_BASE);
+
+			/* The agent's choice wins over ferry.handoff. */
+			hand_off(h, sc);
 		}
 		if (WIFSIGNALED(st))
 			log_error("receiver killed by signal %d; restarting", WTERMSIG(st));
@@ -265,6 +274,11 @@ static int serve_main(int argc, char **argv)
 	}
 	r = serve_run(&sc);
 	mem_wipe(&sc.token, sizeof(sc.token));
+	if (r >= SERVE_HANDOFF_BASE) {
+		log_info("migration finished; hand-off '%s' is for the live environment, "
+			 "host mode exits", init_handoff_name((enum init_handoff)(r - SERVE_HANDOFF_BASE)));
+		return 0;
+	}
 	return r ? 1 : 0;
 }
 

@@ -17,32 +17,40 @@
 #include "common/common.h"
 #include "init.h"
 #include "proto/proto.h"
+#include "receive.h"
 
 #define HANDSHAKE_MS 10000	/* a TCG guest needs a few hundred ms */
 #define HELLO_MS 10000		/* between handshake and HELLO */
 #define IDLE_MS 120000		/* an authenticated agent that says nothing */
 #define IO_MS 30000
 #define TX_CAP (PROTO_HDR_LEN + PROTO_CTRL_MAX)
-#define RX_CAP (PROTO_HDR_LEN + PROTO_CTRL_MAX)
+#define RX_CAP PROTO_FRAME_MAX
+#define PROGRESS_MS 10000	/* a console line while receiving */
 
 struct srv {
 	const struct serve_config *cfg;
 	struct tls_server *tls;
 	int lfd;
 	uint16_t port;
-	char state[PROTO_LABEL_MAX];
+	char state[PROTO_LABEL_MAX];	/* for people: the banner */
+	char word[16];			/* for programs: waiting, session, ... */
 	char peer[NET_ADDR_MAX];
 	uint64_t since_ms;
+	int handoff;		/* set by a successful FINISH: INIT_HANDOFF_* */
 };
 
 static uint8_t rx_buf[RX_CAP];
 static uint8_t tx_buf[TX_CAP];
+static uint8_t hash_buf[PROTO_HASH_MAX * PROTO_HASH_LEN];
+static struct proto_inventory inv_now;
+static struct recv_state rs;
 
 static void set_state(struct srv *S, const char *state, const char *word)
 {
 	if (!strcmp(S->state, state))
 		return;
 	snprintf(S->state, sizeof(S->state), "%s", state);
+	snprintf(S->word, sizeof(S->word), "%s", word);
 	result_line("FERRY STATE %s", word);
 	if (S->cfg->banner)
 		banner_show(S->cfg, S->port, state);
@@ -56,7 +64,7 @@ static void fill_inventory(const struct srv *S, struct proto_inventory *inv)
 	memset(inv, 0, sizeof(*inv));
 	inv->version = PROTO_VERSION;
 	snprintf(inv->server, sizeof(inv->server), "ferry-init %s", FERRY_VERSION);
-	snprintf(inv->state, sizeof(inv->state), "%s", S->state);
+	snprintf(inv->state, sizeof(inv->state), "%s", S->word);
 	if (gethostname(inv->host, sizeof(inv->host) - 1) < 0)
 		inv->host[0] = 0;
 	if (sysinfo(&si) == 0)
@@ -166,7 +174,7 @@ static void turn_away(struct srv *S)
 		struct proto_rx rx;
 		struct proto_frame f;
 		struct proto_hello h;
-		static uint8_t buf[RX_CAP];
+		static uint8_t buf[PROTO_HDR_LEN + PROTO_CTRL_MAX];
 		int r;
 
 		close(S->lfd);
@@ -206,9 +214,114 @@ static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type)
 	return send_frame(c, &w);
 }
 
+static int planned;
+static uint64_t plan_total, last_progress_ms, last_progress_bytes;
+
+static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
+{
+	log_error("%s: %s", peer, err);
+	result_line("FERRY RESULT fail %s", err);
+	send_error(c, r == -ENOSPC || r == -ERANGE ? PROTO_E_STATE : PROTO_E_IO, err);
+	return -1;
+}
+
+static void progress(struct srv *S)
+{
+	uint64_t now = time_now_ms();
+	char a[32], b[32], st[PROTO_LABEL_MAX];
+	double rate;
+
+	if (now - last_progress_ms < PROGRESS_MS)
+		return;
+	rate = (double)(rs.written - last_progress_bytes) * 1000.0 /
+	       (double)(now - last_progress_ms + 1);
+	snprintf(st, sizeof(st), "receiving %s of %s", fmt_bytes(rs.written, a, sizeof(a)),
+		 fmt_bytes(plan_total, b, sizeof(b)));
+	log_info("%s, %.1f MB/s", st, rate / 1e6);
+	snprintf(S->state, sizeof(S->state), "%s", st);
+	last_progress_ms = now;
+	last_progress_bytes = rs.written;
+}
+
+/* Carries out PLAN/WRITE/FLUSH/HASH/FINISH. 0 = go on, 1 = finished,
+ * <0 = the session failed (an ERROR was sent). */
+static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng,
+			const struct proto_act *a, const char *peer)
+{
+	char err[PROTO_TEXT_MAX], sz[32];
+	struct wbuf w;
+	uint32_t i, count;
+	int r;
+
+	wbuf_init(&w, tx_buf, sizeof(tx_buf));
+	switch (a->kind) {
+	case PROTO_ACT_PLAN:
+		if ((r = recv_open(&rs, &eng->plan, S->cfg, err, sizeof(err))))
+			return fail_io(c, peer, r, err);
+		planned = 1;
+		plan_total = 0;
+		for (i = 0; i < eng->plan.ndisks; i++) {
+			const struct proto_plan_disk *d = &eng->plan.disks[i];
+
+			plan_total += d->send_bytes;
+			log_info("%s: plan: %s -> %s, %s (%llu bytes), %s to send", peer, d->src,
+				 d->dst, fmt_bytes(d->src_size, sz, sizeof(sz)),
+				 (unsigned long long)d->src_size,
+				 fmt_bytes(d->send_bytes, err, sizeof(err)));
+		}
+		last_progress_ms = time_now_ms();
+		last_progress_bytes = 0;
+		snprintf(err, sizeof(err), "receiving from %s", peer);
+		set_state(S, err, "receiving");
+		proto_enc_plan_ok(&w, &eng->plan);
+		return send_frame(c, &w) ? -1 : 0;
+	case PROTO_ACT_WRITE:
+		if ((r = recv_write(&rs, &a->data, err, sizeof(err))))
+			return fail_io(c, peer, r, err);
+		progress(S);
+		return 0;
+	case PROTO_ACT_FLUSH:
+		if ((r = recv_flush(&rs, err, sizeof(err))))
+			return fail_io(c, peer, r, err);
+		log_debug("%s: flush %llu: %llu bytes durable", peer,
+			  (unsigned long long)a->seq, (unsigned long long)rs.flushed);
+		proto_enc_flushed(&w, a->seq, rs.flushed);
+		return send_frame(c, &w) ? -1 : 0;
+	case PROTO_ACT_HASH:
+		if ((r = recv_hash(&rs, &a->hreq, hash_buf, &count, err, sizeof(err))))
+			return fail_io(c, peer, r, err);
+		proto_enc_hashes(&w, &a->hreq, hash_buf, count);
+		return send_frame(c, &w) ? -1 : 0;
+	case PROTO_ACT_FINISH: {
+		static struct proto_report rep;
+
+		set_state(S, "finishing: fix-ups and checks", "finishing");
+		memset(&rep, 0, sizeof(rep));
+		r = recv_finish(&rs, a->flags, &rep);
+		for (i = 0; i < rep.n; i++)
+			log_info("%s %s", rep.line[i].level == PROTO_PASS ? "PASS" :
+					  rep.line[i].level == PROTO_WARN ? "WARN" : "FAIL",
+				 rep.line[i].text);
+		proto_enc_finished(&w, &rep);
+		if (send_frame(c, &w) || r) {
+			result_line("FERRY RESULT fail finish");
+			return -1;
+		}
+		S->handoff = a->handoff;
+		result_line("FERRY RESULT ok verdict=%s",
+			    rep.verdict == PROTO_PASS ? "ready" :
+			    rep.verdict == PROTO_WARN ? "warnings" : "not-bootable");
+		set_state(S, "done: migration complete", "done");
+		return 1;
+	}
+	default:
+		return 0;
+	}
+}
+
 static void session(struct srv *S, int fd, const char *peer)
 {
-	char err[TLS_ERR_TEXT_MAX], st[PROTO_LABEL_MAX];
+	char err[TLS_ERR_TEXT_MAX];
 	uint8_t proof[TLS_PROOF_LEN];
 	struct tls_conn *c;
 	struct proto_srv eng;
@@ -227,7 +340,8 @@ static void session(struct srv *S, int fd, const char *peer)
 		tls_close(c, 2000);
 		return;
 	}
-	proto_srv_init(&eng, proof);
+	fill_inventory(S, &inv_now);
+	proto_srv_init(&eng, proof, &inv_now);
 	mem_wipe(proof, sizeof(proof));
 	proto_rx_init(&rx, rx_buf, sizeof(rx_buf));
 	snprintf(S->peer, sizeof(S->peer), "%s", peer);
@@ -264,12 +378,18 @@ static void session(struct srv *S, int fd, const char *peer)
 			authed = 1;
 			log_info("%s: session from %s (%s)", peer,
 				 a.hello.host[0] ? a.hello.host : "?", a.hello.agent);
-			snprintf(st, sizeof(st), "session with %s", peer);
-			set_state(S, st, "session");
 			if (reply_inventory(S, c, PROTO_WELCOME))
 				break;
 		} else if (a.kind == PROTO_ACT_STATUS) {
 			if (reply_inventory(S, c, PROTO_STATUS))
+				break;
+		} else if (a.kind >= PROTO_ACT_PLAN) {
+			r = migrate_step(S, c, &eng, &a, peer);
+			if (r < 0) {
+				proto_srv_fail(&eng);
+				break;
+			}
+			if (r == 1) /* FINISHED sent */
 				break;
 		} else if (a.kind == PROTO_ACT_BYE) {
 			struct wbuf w;
@@ -283,8 +403,13 @@ static void session(struct srv *S, int fd, const char *peer)
 	}
 	proto_srv_end(&eng);
 	tls_close(c, 2000);
+	if (planned) {
+		recv_close(&rs);
+		planned = 0;
+	}
 	S->peer[0] = 0;
-	set_state(S, "waiting for the source", "waiting");
+	if (S->handoff < 0)
+		set_state(S, "waiting for the source", "waiting");
 }
 
 int serve_run(const struct serve_config *cfg)
@@ -295,6 +420,7 @@ int serve_run(const struct serve_config *cfg)
 
 	memset(&S, 0, sizeof(S));
 	S.cfg = cfg;
+	S.handoff = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = tls_server_new(&cfg->token, &S.tls))) {
 		log_errno(r, "deriving the TLS key from the token");
@@ -324,10 +450,11 @@ int serve_run(const struct serve_config *cfg)
 			continue;
 		}
 		session(&S, fd, peer);
-		if (cfg->once)
+		if (cfg->once || S.handoff >= 0)
 			break;
 	}
 	close(S.lfd);
 	tls_server_free(S.tls);
-	return 0;
+	/* A finished migration tells PID 1 which hand-off to do. */
+	return S.handoff >= 0 ? SERVE_HANDOFF_BASE + S.handoff : 0;
 }

@@ -12,7 +12,8 @@
 #
 # Environment: FERRY_OUT (build/out), FERRY (the agent, $FERRY_OUT/ferry),
 # QEMU (qemu-system-x86_64), Q_VM_TIMEOUT (hard limit per VM, 300 s),
-# Q_KEEP=1 (keep the temp dir even on success).
+# Q_KEEP=1 (keep the temp dir even on success), Q_ACCEL (tcg; kvm where
+# KVM works: then -cpu host).
 # shellcheck shell=bash disable=SC2034 # Q_* globals are read by the cases
 
 set -euo pipefail
@@ -80,6 +81,11 @@ _q_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
 	q_stop
+	# Anything else the case left in the background (an agent session).
+	local j
+	for j in $(jobs -p); do
+		kill "$j" 2>/dev/null || true
+	done
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
 		local log
 		for log in "$Q_TMP"/boot*.serial.log; do
@@ -156,7 +162,9 @@ q_boot() {
 	: >"$Q_SERIAL"
 	: >"$Q_RESULT"
 
-	local args=(-accel tcg -cpu max -nodefaults -no-reboot -m "$mem"
+	local accel=(-accel tcg -cpu max)
+	[ "${Q_ACCEL:-tcg}" = kvm ] && accel=(-accel kvm -cpu host)
+	local args=("${accel[@]}" -nodefaults -no-reboot -m "$mem"
 		-display none -pidfile "$b.qemu.pid")
 	if [ "$interactive" = 1 ]; then
 		# QEMU opens PATH.in and PATH.out read-write, so neither blocks.

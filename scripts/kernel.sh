@@ -91,6 +91,27 @@ install_outputs() {
 	cc -O2 -o "$K/gen_init_cpio" "$LINUX_SRC/usr/gen_init_cpio.c"
 }
 
+# One kernel build at a time per cache.  The lock holder keeps the last
+# completed builds' outputs but drops their object trees (~250 MB each) and
+# whatever other unfinished builds left; an unfinished build of this key
+# resumes where it stopped.
+mkdir -p "$FERRY_CACHE/locks"
+exec 9>"$FERRY_CACHE/locks/kernel"
+flock 9
+if [ -f "$K/.complete" ]; then
+	link
+	say "cached $(basename "$K")"
+	exit 0
+fi
+for d in "$FERRY_CACHE"/kernel-*; do
+	[ -d "$d" ] && [ "$d" != "$K" ] || continue
+	if [ -f "$d/.complete" ]; then
+		rm -rf "$d/obj"
+	else
+		rm -rf "$d"
+	fi
+done
+
 linux_tree
 step "$LOGS/config.log" "configure (allnoconfig + fragments)" configure
 # shellcheck disable=SC2086

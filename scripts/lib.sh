@@ -117,7 +117,8 @@ _src_refresh() {
 		if src_apt update >"$SRC/update.log" 2>&1; then
 			touch "$SRC/lists/.updated"
 			rm -f "$SRC/versions"
-			printf '%s: %-34s %7ss\n' "$FERRY_TAG" "deb-src lists" "$(since "$_t0")"
+			# stderr: callers capture src_versions' stdout.
+			printf '%s: %-34s %7ss\n' "$FERRY_TAG" "deb-src lists" "$(since "$_t0")" >&2
 		elif [ -f "$SRC/lists/.updated" ]; then
 			warn "deb-src update failed (see $SRC/update.log); using the old lists"
 			touch "$SRC/lists/.updated"
@@ -194,6 +195,10 @@ LINUX_HDR=$LINUX_DIR/headers/include
 
 _linux_extract() {
 	[ -f "$LINUX_DIR/.extracted" ] && return 0
+	# Trees of older linux-source versions (1.5 GB each) are dead weight.
+	for _d in "$FERRY_CACHE"/linux-*; do
+		if [ -d "$_d" ] && [ "$_d" != "$LINUX_DIR" ]; then rm -rf "$_d"; fi
+	done
 	rm -rf "$LINUX_DIR/tmp" "$LINUX_SRC"
 	mkdir -p "$LINUX_DIR/tmp"
 	tar -C "$LINUX_DIR/tmp" -xf /usr/src/linux-source-6.1.tar.xz

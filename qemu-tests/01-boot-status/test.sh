@@ -3,7 +3,7 @@
 # the command line: the agent's status must list exactly those two disks
 # with their exact byte sizes. Also prints boot-to-handshake, the time from
 # QEMU's start to the first authenticated reply (goal: 4 s under TCG).
-# shellcheck source=qemu-tests/lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$(dirname "$0")/../lib.sh"
 q_need "$FERRY" "$FERRY_OUT/vmlinuz" "$FERRY_OUT/initramfs.cpio.gz" "$QEMU" python3
 

@@ -4,7 +4,7 @@
 # that completes the handshake but proves nothing is refused, only TLS 1.2
 # is spoken, and with no ferry.token= the destination makes one up and
 # shows it on the console, where it works.
-# shellcheck source=qemu-tests/lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$(dirname "$0")/../lib.sh"
 q_need "$FERRY" "$FERRY_OUT/vmlinuz" "$FERRY_OUT/initramfs.cpio.gz" "$QEMU" openssl python3
 

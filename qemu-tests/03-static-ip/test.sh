@@ -3,7 +3,7 @@
 # (client:server:gw:netmask:hostname:device:autoconf), with slirp's own
 # addresses so the forwarded port still reaches the guest: the agent gets a
 # reply, the console says the address was set statically, and no DHCP ran.
-# shellcheck source=qemu-tests/lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$(dirname "$0")/../lib.sh"
 q_need "$FERRY" "$FERRY_OUT/vmlinuz" "$FERRY_OUT/initramfs.cpio.gz" "$QEMU"
 

@@ -3,7 +3,7 @@
 # which takes pxelinux.0 from QEMU's built-in TFTP server; pxelinux loads
 # the kernel and initramfs and boots its default entry with no input. The
 # token comes from the console and the agent gets a reply.
-# shellcheck source=qemu-tests/lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$(dirname "$0")/../lib.sh"
 q_need "$FERRY" "$FERRY_OUT/pxe/pxelinux.0" "$FERRY_OUT/pxe/ldlinux.c32" \
 	"$FERRY_OUT/pxe/pxelinux.cfg/default" "$FERRY_OUT/pxe/vmlinuz" \
@@ -12,6 +12,8 @@ q_need "$FERRY" "$FERRY_OUT/pxe/pxelinux.0" "$FERRY_OUT/pxe/ldlinux.c32" \
 q_boot pxe --disk 67108864
 q_wait_log "$Q_SERIAL" 'PXELINUX' 60 >/dev/null ||
 	q_fail "pxelinux did not start (no PXELINUX banner on the serial console)"
+q_wait_log "$Q_SERIAL" 'Command line: .*ferry\.mode=serve' 120 >/dev/null ||
+	q_fail "the kernel did not start with the default entry's ferry.mode=serve"
 token=$(q_token "$Q_SERIAL" 180) || q_fail "no token on the console"
 q_ferry status --to "127.0.0.1:$Q_PORT" --token "$token" --json --wait 60 \
 	>"$Q_TMP/status.json" 2>"$Q_TMP/status.err" ||

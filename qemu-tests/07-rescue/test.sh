@@ -2,7 +2,7 @@
 # ferry.mode=rescue: a BusyBox shell on the console with the ferry-rescue#
 # prompt that runs what is typed (the arithmetic proves a shell evaluated
 # it, not an echo of the input), and the result port says RESCUE.
-# shellcheck source=qemu-tests/lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$(dirname "$0")/../lib.sh"
 q_need "$FERRY_OUT/vmlinuz" "$FERRY_OUT/initramfs.cpio.gz" "$QEMU"
 

@@ -5,8 +5,10 @@
 #ifndef FERRY_AGENT_H
 #define FERRY_AGENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "common/common.h"
 #include "proto/proto.h"
 #include "tls/tls.h"
 
@@ -38,12 +40,22 @@ int agent_connect(const struct agent_target *t, struct agent_conn *ac,
 int agent_status(struct agent_conn *ac, struct proto_inventory *inv, char *err,
 		 size_t errcap);
 void agent_bye(struct agent_conn *ac);
+/* Sends a frame built in w (flushes the TLS record). */
+int agent_send(struct agent_conn *ac, struct wbuf *w);
+/* Queues bytes without flushing (DATA payloads). */
+int agent_write(struct agent_conn *ac, const void *p, size_t n);
+/* 1 = frame, 0 = closed, <0 error; waits at most ms (0 = only what is
+ * already here). */
+int agent_recv(struct agent_conn *ac, struct proto_frame *f, int ms);
+/* Turns an ERROR frame into a sentence; returns a negative errno. */
+int agent_error_frame(const struct proto_frame *f, char *err, size_t errcap);
 
 /* JSON string with escapes into buf; returns buf. */
 const char *agent_json_str(const char *s, char *buf, size_t cap);
 
 int cmd_status(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 /* Shared option handling: --to, --token, --token-file, FERRY_TOKEN. */
 int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t errcap);

@@ -5,6 +5,7 @@
  * destination becomes a sentence for the operator.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ int agent_load_token(const char *tok, const char *file, struct tls_token *t,
 	return r;
 }
 
-static int send_buf(struct agent_conn *ac, struct wbuf *w)
+int agent_send(struct agent_conn *ac, struct wbuf *w)
 {
 	int r;
 
@@ -75,8 +76,12 @@ static int send_buf(struct agent_conn *ac, struct wbuf *w)
 	return tls_flush(ac->tls, REPLY_MS);
 }
 
-/* 1 = frame, 0 = closed, <0 error. */
-static int recv_frame(struct agent_conn *ac, struct proto_frame *f, int ms)
+int agent_write(struct agent_conn *ac, const void *p, size_t n)
+{
+	return tls_write(ac->tls, p, n, REPLY_MS);
+}
+
+int agent_recv(struct agent_conn *ac, struct proto_frame *f, int ms)
 {
 	uint64_t deadline = time_now_ms() + (uint64_t)ms;
 
@@ -89,8 +94,15 @@ static int recv_frame(struct agent_conn *ac, struct proto_frame *f, int ms)
 		if (r != 0)
 			return r;
 		left = (int64_t)(deadline - time_now_ms());
-		if (left <= 0)
+		if (ms == 0) {
+			struct pollfd p = { tls_fd(ac->tls), POLLIN, 0 };
+
+			if (!tls_pending(ac->tls) && poll(&p, 1, 0) <= 0)
+				return -EAGAIN;
+			left = REPLY_MS;
+		} else if (left <= 0) {
 			return -ETIMEDOUT;
+		}
 		space = proto_rx_space(&ac->rx, &avail);
 		r = tls_read(ac->tls, space, avail, (int)left);
 		if (r <= 0)
@@ -114,27 +126,35 @@ static int describe_frame_error(struct agent_conn *ac, int r, const char *what,
 	return r == 0 ? -ECONNRESET : r;
 }
 
+int agent_error_frame(const struct proto_frame *f, char *err, size_t errcap)
+{
+	struct proto_error e;
+
+	if (proto_dec_error(f, &e)) {
+		snprintf(err, errcap, "the destination sent a malformed ERROR");
+		return -EPROTO;
+	}
+	if (e.code == PROTO_E_AUTH)
+		snprintf(err, errcap, "%s (is the token the one on the destination's console?)",
+			 e.text);
+	else
+		snprintf(err, errcap, "%s", e.text);
+	return e.code == PROTO_E_BUSY	  ? -EBUSY
+	       : e.code == PROTO_E_AUTH	  ? -EACCES
+	       : e.code == PROTO_E_TOOSMALL ? -ENOSPC
+				       : -EPROTO;
+}
+
 static int expect_inventory(struct agent_conn *ac, uint8_t type,
 			    struct proto_inventory *inv, char *err, size_t errcap)
 {
 	struct proto_frame f;
-	struct proto_error e;
-	int r = recv_frame(ac, &f, REPLY_MS);
+	int r = agent_recv(ac, &f, REPLY_MS);
 
 	if (r != 1)
 		return describe_frame_error(ac, r, "waiting for its inventory", err, errcap);
-	if (f.type == PROTO_ERROR) {
-		if (proto_dec_error(&f, &e)) {
-			snprintf(err, errcap, "the destination sent a malformed ERROR");
-			return -EPROTO;
-		}
-		if (e.code == PROTO_E_AUTH)
-			snprintf(err, errcap, "%s (is the token the one on the destination's console?)",
-				 e.text);
-		else
-			snprintf(err, errcap, "%s", e.text);
-		return e.code == PROTO_E_BUSY ? -EBUSY : e.code == PROTO_E_AUTH ? -EACCES : -EPROTO;
-	}
+	if (f.type == PROTO_ERROR)
+		return agent_error_frame(&f, err, errcap);
 	if (f.type != type || proto_dec_inventory(&f, inv)) {
 		snprintf(err, errcap, "unexpected %s from the destination (wanted %s)",
 			 proto_type_name(f.type), proto_type_name(type));
@@ -176,7 +196,7 @@ static int try_connect(const struct agent_target *t, struct agent_conn *ac,
 	wbuf_init(&w, ac->txbuf, sizeof(ac->txbuf));
 	proto_enc_hello(&w, &h);
 	mem_wipe(h.proof, sizeof(h.proof));
-	if ((r = send_buf(ac, &w))) {
+	if ((r = agent_send(ac, &w))) {
 		snprintf(err, errcap, "%s: sending HELLO: %s", t->text, strerror(-r));
 		goto fail;
 	}
@@ -226,7 +246,7 @@ int agent_status(struct agent_conn *ac, struct proto_inventory *inv, char *err,
 
 	wbuf_init(&w, ac->txbuf, sizeof(ac->txbuf));
 	proto_enc_empty(&w, PROTO_STATUS_REQ);
-	if ((r = send_buf(ac, &w))) {
+	if ((r = agent_send(ac, &w))) {
 		snprintf(err, errcap, "sending STATUS?: %s", strerror(-r));
 		return r;
 	}
@@ -243,8 +263,8 @@ void agent_bye(struct agent_conn *ac)
 	wbuf_init(&w, ac->txbuf, sizeof(ac->txbuf));
 	proto_enc_empty(&w, PROTO_BYE);
 	/* Wait briefly for the destination's BYE so it logs a clean end. */
-	if (!send_buf(ac, &w))
-		(void)recv_frame(ac, &f, 2000);
+	if (!agent_send(ac, &w))
+		(void)agent_recv(ac, &f, 2000);
 	tls_close(ac->tls, 2000);
 	ac->tls = NULL;
 }

@@ -13,6 +13,7 @@ static const char usage_text[] =
 	"usage: ferry COMMAND [OPTIONS]\n"
 	"\n"
 	"commands:\n"
+	"  migrate  copy this machine's disks (or image files) into a destination\n"
 	"  status   show a destination's version, state and disks\n"
 	"  token    print a fresh pairing token (for ferry.token= on the destination)\n"
 	"  version  print the version\n"
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "migrate"))
+		return cmd_migrate(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "token"))
 		return cmd_token(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

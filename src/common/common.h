@@ -11,6 +11,14 @@
 
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.1.0-dev"
+/* ---- hashing -------------------------------------------------------- */
+
+#define HASH_LEN 16
+/* XXH3-128 of p with a per-session seed, big-endian into out. */
+void hash128(const void *p, size_t n, uint64_t seed, uint8_t out[HASH_LEN]);
+/* True if all n bytes are zero (fast path for whole chunks). */
+int mem_is_zero(const void *p, size_t n);
+
 #endif
 
 #define FERRY_ATTR_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -103,5 +111,13 @@ int file_read_small(const char *path, char *buf, size_t cap);
 int fd_write_all(int fd, const void *buf, size_t len);
 /* Parses a decimal u64 with an upper bound; 0 or -EINVAL/-ERANGE. */
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* ---- hashing -------------------------------------------------------- */
+
+#define HASH_LEN 16
+/* XXH3-128 of p with a per-session seed, big-endian into out. */
+void hash128(const void *p, size_t n, uint64_t seed, uint8_t out[HASH_LEN]);
+/* True if all n bytes are zero (fast path for whole chunks). */
+int mem_is_zero(const void *p, size_t n);
 
 #endif

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(proof, 0, sizeof(proof));
 	proto_rx_init(&rx, buf, sizeof(buf));
-	proto_srv_init(&s, proof);
+	proto_srv_init(&s, proof, NULL);
 	while (off < size) {
 		/* The first byte of each piece chooses its length. */
 		size_t n = 1 + data[off] % 64;

@@ -19,6 +19,15 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_BYE: return "BYE";
 	case PROTO_STATUS_REQ: return "STATUS?";
 	case PROTO_STATUS: return "STATUS";
+	case PROTO_PLAN: return "PLAN";
+	case PROTO_PLAN_OK: return "PLAN_OK";
+	case PROTO_DATA: return "DATA";
+	case PROTO_FLUSH: return "FLUSH";
+	case PROTO_FLUSHED: return "FLUSHED";
+	case PROTO_HASH_REQ: return "HASHES?";
+	case PROTO_HASHES: return "HASHES";
+	case PROTO_FINISH: return "FINISH";
+	case PROTO_FINISHED: return "FINISHED";
 	}
 	return "unknown";
 }
@@ -49,7 +58,22 @@ static int64_t frame_max_len(uint8_t type)
 	case PROTO_WELCOME:
 	case PROTO_ERROR:
 	case PROTO_STATUS:
+	case PROTO_PLAN:
+	case PROTO_PLAN_OK:
+	case PROTO_FINISHED:
 		return PROTO_CTRL_MAX;
+	case PROTO_FLUSH:
+		return 8;
+	case PROTO_FLUSHED:
+		return 16;
+	case PROTO_HASH_REQ:
+		return 22;
+	case PROTO_FINISH:
+		return 2;
+	case PROTO_HASHES:
+		return 18 + PROTO_HASH_MAX * PROTO_HASH_LEN;
+	case PROTO_DATA:
+		return PROTO_DATA_HDR + PROTO_DATA_MAX;
 	}
 	return -1;
 }

@@ -4,6 +4,7 @@
  * count and string at the sizes in proto.h.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,5 +162,353 @@ int proto_dec_error(const struct proto_frame *f, struct proto_error *m)
 	cur_init(&c, f->payload, f->len);
 	cur_u16(&c, &m->code);
 	cur_str(&c, m->text, sizeof(m->text));
+	return dec_end(&c);
+}
+
+/* ---- migration messages ------------------------------------------------ */
+
+static int pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
+{
+	return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+int proto_enc_plan(struct wbuf *w, const struct proto_plan *m)
+{
+	size_t at;
+	uint32_t i;
+
+	if (m->ndisks == 0 || m->ndisks > PROTO_MAX_DISKS)
+		return -EINVAL;
+	proto_frame_begin(w, PROTO_PLAN, &at);
+	wbuf_u32(w, m->chunk);
+	wbuf_u64(w, m->session);
+	wbuf_u64(w, m->seed);
+	wbuf_u8(w, m->flags);
+	wbuf_u16(w, (uint16_t)m->ndisks);
+	for (i = 0; i < m->ndisks; i++) {
+		const struct proto_plan_disk *d = &m->disks[i];
+
+		wbuf_str(w, d->dst);
+		wbuf_str(w, d->src);
+		wbuf_u64(w, d->src_size);
+		wbuf_u32(w, d->lsec);
+		wbuf_u8(w, d->table);
+		wbuf_u64(w, d->send_bytes);
+	}
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_plan(const struct proto_frame *f, struct proto_plan *m)
+{
+	struct cur c;
+	uint16_t n;
+	uint32_t i;
+
+	memset(m, 0, sizeof(*m));
+	if (f->type != PROTO_PLAN)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u32(&c, &m->chunk);
+	cur_u64(&c, &m->session);
+	cur_u64(&c, &m->seed);
+	cur_u8(&c, &m->flags);
+	cur_u16(&c, &n);
+	if (c.err || n == 0 || n > PROTO_MAX_DISKS)
+		return -EBADMSG;
+	if (!pow2_in(m->chunk, 4096, PROTO_DATA_MAX) ||
+	    (m->flags & ~(PROTO_PLAN_CHECKSUM | PROTO_PLAN_GROW)))
+		return -EBADMSG;
+	m->ndisks = n;
+	for (i = 0; i < n; i++) {
+		struct proto_plan_disk *d = &m->disks[i];
+
+		cur_str(&c, d->dst, sizeof(d->dst));
+		cur_str(&c, d->src, sizeof(d->src));
+		cur_u64(&c, &d->src_size);
+		cur_u32(&c, &d->lsec);
+		cur_u8(&c, &d->table);
+		cur_u64(&c, &d->send_bytes);
+		if (c.err)
+			return -EBADMSG;
+		if (!d->dst[0] || !pow2_in(d->lsec, 512, 65536) || d->src_size == 0 ||
+		    d->src_size % d->lsec || d->table > PROTO_TABLE_GPT ||
+		    d->send_bytes > d->src_size)
+			return -EBADMSG;
+	}
+	return dec_end(&c);
+}
+
+int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan *m)
+{
+	size_t at;
+	uint32_t i;
+
+	proto_frame_begin(w, PROTO_PLAN_OK, &at);
+	wbuf_u16(w, (uint16_t)m->ndisks);
+	for (i = 0; i < m->ndisks; i++)
+		wbuf_u64(w, m->disks[i].dst_size);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_plan_ok(const struct proto_frame *f, uint64_t *sizes, uint32_t cap,
+		      uint32_t *n)
+{
+	struct cur c;
+	uint16_t k;
+	uint32_t i;
+
+	if (f->type != PROTO_PLAN_OK)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u16(&c, &k);
+	if (c.err || k > cap)
+		return -EBADMSG;
+	for (i = 0; i < k; i++)
+		cur_u64(&c, &sizes[i]);
+	*n = k;
+	return dec_end(&c);
+}
+
+int proto_enc_data_hdr(struct wbuf *w, const struct proto_data *m)
+{
+	size_t at;
+	uint32_t plen = m->enc == PROTO_ENC_RAW ? m->len : 0;
+
+	if (m->len == 0 || m->len > PROTO_DATA_MAX || m->enc > PROTO_ENC_ZERO)
+		return -EINVAL;
+	proto_frame_begin(w, PROTO_DATA, &at);
+	wbuf_u16(w, m->disk);
+	wbuf_u8(w, m->enc);
+	wbuf_u8(w, 0);
+	wbuf_u64(w, m->off);
+	wbuf_u32(w, m->len);
+	if (proto_frame_end(w, at))
+		return w->err;
+	/* The length covers the payload the caller sends next. */
+	{
+		uint8_t *p = w->p + at + 4;
+		uint32_t len = PROTO_DATA_HDR + plen;
+
+		p[0] = (uint8_t)(len >> 24);
+		p[1] = (uint8_t)(len >> 16);
+		p[2] = (uint8_t)(len >> 8);
+		p[3] = (uint8_t)len;
+	}
+	return 0;
+}
+
+int proto_dec_data(const struct proto_frame *f, struct proto_data *m)
+{
+	struct cur c;
+	uint8_t rsv;
+
+	memset(m, 0, sizeof(*m));
+	if (f->type != PROTO_DATA)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u16(&c, &m->disk);
+	cur_u8(&c, &m->enc);
+	cur_u8(&c, &rsv);
+	cur_u64(&c, &m->off);
+	cur_u32(&c, &m->len);
+	if (c.err || rsv || m->len == 0 || m->len > PROTO_DATA_MAX)
+		return -EBADMSG;
+	if (m->enc == PROTO_ENC_RAW) {
+		if (cur_left(&c) != m->len)
+			return -EBADMSG;
+		cur_ref(&c, &m->payload, m->len);
+	} else if (m->enc != PROTO_ENC_ZERO) {
+		return -EBADMSG;
+	}
+	return dec_end(&c);
+}
+
+int proto_enc_u64(struct wbuf *w, uint8_t type, uint64_t v)
+{
+	size_t at;
+
+	proto_frame_begin(w, type, &at);
+	wbuf_u64(w, v);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_u64(const struct proto_frame *f, uint8_t type, uint64_t *v)
+{
+	struct cur c;
+
+	if (f->type != type)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u64(&c, v);
+	return dec_end(&c);
+}
+
+int proto_enc_flushed(struct wbuf *w, uint64_t seq, uint64_t written)
+{
+	size_t at;
+
+	proto_frame_begin(w, PROTO_FLUSHED, &at);
+	wbuf_u64(w, seq);
+	wbuf_u64(w, written);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_flushed(const struct proto_frame *f, uint64_t *seq, uint64_t *written)
+{
+	struct cur c;
+
+	if (f->type != PROTO_FLUSHED)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u64(&c, seq);
+	cur_u64(&c, written);
+	return dec_end(&c);
+}
+
+int proto_enc_hash_req(struct wbuf *w, const struct proto_hash_req *m)
+{
+	size_t at;
+
+	proto_frame_begin(w, PROTO_HASH_REQ, &at);
+	wbuf_u16(w, m->disk);
+	wbuf_u32(w, m->block);
+	wbuf_u64(w, m->off);
+	wbuf_u64(w, m->len);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_hash_req(const struct proto_frame *f, struct proto_hash_req *m)
+{
+	struct cur c;
+
+	memset(m, 0, sizeof(*m));
+	if (f->type != PROTO_HASH_REQ)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u16(&c, &m->disk);
+	cur_u32(&c, &m->block);
+	cur_u64(&c, &m->off);
+	cur_u64(&c, &m->len);
+	if (c.err || !pow2_in(m->block, 512, PROTO_DATA_MAX) || m->len == 0 ||
+	    m->len > (uint64_t)m->block * PROTO_HASH_MAX || m->off % 512 || m->len % 512)
+		return -EBADMSG;
+	return dec_end(&c);
+}
+
+int proto_enc_hashes(struct wbuf *w, const struct proto_hash_req *req,
+		     const uint8_t *h, uint32_t count)
+{
+	size_t at;
+
+	if (count > PROTO_HASH_MAX)
+		return -EINVAL;
+	proto_frame_begin(w, PROTO_HASHES, &at);
+	wbuf_u16(w, req->disk);
+	wbuf_u32(w, req->block);
+	wbuf_u64(w, req->off);
+	wbuf_u32(w, count);
+	wbuf_bytes(w, h, (size_t)count * PROTO_HASH_LEN);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_hashes(const struct proto_frame *f, struct proto_hashes *m)
+{
+	struct cur c;
+
+	memset(m, 0, sizeof(*m));
+	if (f->type != PROTO_HASHES)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u16(&c, &m->disk);
+	cur_u32(&c, &m->block);
+	cur_u64(&c, &m->off);
+	cur_u32(&c, &m->count);
+	if (c.err || m->count > PROTO_HASH_MAX)
+		return -EBADMSG;
+	cur_ref(&c, &m->hashes, (size_t)m->count * PROTO_HASH_LEN);
+	return dec_end(&c);
+}
+
+int proto_enc_finish(struct wbuf *w, uint8_t flags, uint8_t handoff)
+{
+	size_t at;
+
+	proto_frame_begin(w, PROTO_FINISH, &at);
+	wbuf_u8(w, flags);
+	wbuf_u8(w, handoff);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_finish(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff)
+{
+	struct cur c;
+
+	if (f->type != PROTO_FINISH)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u8(&c, flags);
+	cur_u8(&c, handoff);
+	if (!c.err && ((*flags & ~PROTO_PLAN_GROW) || *handoff > 3))
+		return -EBADMSG;
+	return dec_end(&c);
+}
+
+void proto_report_add(struct proto_report *r, uint8_t level, const char *fmt, ...)
+{
+	va_list ap;
+	size_t i;
+
+	if (level > r->verdict)
+		r->verdict = level;
+	if (r->n >= PROTO_REPORT_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->line[r->n].text, sizeof(r->line[r->n].text), fmt, ap);
+	va_end(ap);
+	for (i = 0; r->line[r->n].text[i]; i++)
+		if ((unsigned char)r->line[r->n].text[i] < 0x20)
+			r->line[r->n].text[i] = ' ';
+	r->line[r->n].level = level;
+	r->n++;
+}
+
+int proto_enc_finished(struct wbuf *w, const struct proto_report *r)
+{
+	size_t at;
+	uint32_t i;
+
+	if (r->n > PROTO_REPORT_MAX)
+		return -EINVAL;
+	proto_frame_begin(w, PROTO_FINISHED, &at);
+	wbuf_u8(w, r->verdict);
+	wbuf_u16(w, (uint16_t)r->n);
+	for (i = 0; i < r->n; i++) {
+		wbuf_u8(w, r->line[i].level);
+		wbuf_str(w, r->line[i].text);
+	}
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_finished(const struct proto_frame *f, struct proto_report *r)
+{
+	struct cur c;
+	uint16_t n;
+	uint32_t i;
+
+	memset(r, 0, sizeof(*r));
+	if (f->type != PROTO_FINISHED)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u8(&c, &r->verdict);
+	cur_u16(&c, &n);
+	if (c.err || n > PROTO_REPORT_MAX || r->verdict > PROTO_FAIL)
+		return -EBADMSG;
+	r->n = n;
+	for (i = 0; i < n; i++) {
+		cur_u8(&c, &r->line[i].level);
+		cur_str(&c, r->line[i].text, sizeof(r->line[i].text));
+		if (c.err || r->line[i].level > PROTO_FAIL)
+			return -EBADMSG;
+	}
 	return dec_end(&c);
 }

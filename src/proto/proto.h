@@ -20,7 +20,10 @@ struct wbuf;
 #define PROTO_HDR_LEN 8
 #define PROTO_CTRL_MAX (64u * 1024)	       /* any control message */
 #define PROTO_DATA_MAX (1024u * 1024)	       /* largest DATA payload */
-#define PROTO_FRAME_MAX (PROTO_HDR_LEN + PROTO_DATA_MAX + 64)
+#define PROTO_DATA_HDR 16			/* disk, enc, rsv, offset, length */
+#define PROTO_FRAME_MAX (PROTO_HDR_LEN + PROTO_DATA_HDR + PROTO_DATA_MAX)
+#define PROTO_HASH_LEN 16			/* XXH3-128 */
+#define PROTO_HASH_MAX 2048			/* hashes per HASHES message */
 
 #define PROTO_PROOF_LEN 32
 #define PROTO_MAX_DISKS 32
@@ -35,6 +38,15 @@ enum proto_type {
 	PROTO_BYE = 0x04,	/* either way: orderly end */
 	PROTO_STATUS_REQ = 0x05, /* agent -> dest */
 	PROTO_STATUS = 0x06,	/* dest -> agent: inventory */
+	PROTO_PLAN = 0x10,	/* agent -> dest: disks, mapping, options */
+	PROTO_PLAN_OK = 0x11,	/* dest -> agent: plan accepted, disks open */
+	PROTO_DATA = 0x12,	/* agent -> dest: bytes (or zeros) at an offset */
+	PROTO_FLUSH = 0x13,	/* agent -> dest: make everything so far durable */
+	PROTO_FLUSHED = 0x14,	/* dest -> agent: it is (seq echoed) */
+	PROTO_HASH_REQ = 0x15,	/* agent -> dest: hashes of a range, please */
+	PROTO_HASHES = 0x16,	/* dest -> agent: XXH3-128 per block */
+	PROTO_FINISH = 0x17,	/* agent -> dest: fix-ups, report, hand-off */
+	PROTO_FINISHED = 0x18,	/* dest -> agent: the boot-readiness report */
 };
 
 enum proto_err {
@@ -140,11 +152,106 @@ int proto_dec_error(const struct proto_frame *f, struct proto_error *m);
 /* Frames with no body: BYE, STATUS_REQ. */
 int proto_enc_empty(struct wbuf *w, uint8_t type);
 
+/* ---- migration messages ---------------------------------------------- */
+
+enum proto_table { PROTO_TABLE_NONE = 0, PROTO_TABLE_MBR = 1, PROTO_TABLE_GPT = 2 };
+
+#define PROTO_PLAN_CHECKSUM 0x01	/* the agent will verify by hashes */
+#define PROTO_PLAN_GROW 0x02		/* grow the last partition at FINISH */
+
+struct proto_plan_disk {
+	char dst[PROTO_NAME_MAX];	/* destination disk name ("vdb") */
+	char src[PROTO_LABEL_MAX];	/* source, for messages ("/dev/sda") */
+	uint64_t src_size;		/* bytes: the range DATA may cover */
+	uint32_t lsec;			/* source logical sector size */
+	uint8_t table;			/* enum proto_table */
+	uint64_t send_bytes;		/* what the agent plans to send */
+	/* filled by the engine from the inventory: */
+	uint32_t dst_index;
+	uint64_t dst_size;
+};
+
+struct proto_plan {
+	uint32_t chunk;			/* power of two, 4 KiB .. PROTO_DATA_MAX */
+	uint64_t session;		/* random per migration */
+	uint64_t seed;			/* hash seed for this session */
+	uint8_t flags;
+	uint32_t ndisks;
+	struct proto_plan_disk disks[PROTO_MAX_DISKS];
+};
+
+enum proto_enc { PROTO_ENC_RAW = 0, PROTO_ENC_ZERO = 1 };
+
+struct proto_data {
+	uint16_t disk;			/* index into the plan */
+	uint8_t enc;
+	uint64_t off;
+	uint32_t len;
+	const uint8_t *payload;		/* NULL for ZERO */
+};
+
+struct proto_hash_req {
+	uint16_t disk;
+	uint32_t block;			/* bytes per hash */
+	uint64_t off, len;
+};
+
+struct proto_hashes {
+	uint16_t disk;
+	uint32_t block;
+	uint64_t off;
+	uint32_t count;
+	const uint8_t *hashes;		/* count * PROTO_HASH_LEN, in the frame */
+};
+
+enum proto_level { PROTO_PASS = 0, PROTO_WARN = 1, PROTO_FAIL = 2 };
+
+#define PROTO_REPORT_MAX 48
+
+struct proto_report {
+	uint8_t verdict;		/* worst level */
+	uint32_t n;
+	struct {
+		uint8_t level;
+		char text[240];
+	} line[PROTO_REPORT_MAX];
+};
+
+int proto_enc_plan(struct wbuf *w, const struct proto_plan *m);
+int proto_dec_plan(const struct proto_frame *f, struct proto_plan *m);
+/* PLAN_OK echoes each destination size. */
+int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan *m);
+int proto_dec_plan_ok(const struct proto_frame *f, uint64_t *sizes, uint32_t cap,
+		      uint32_t *n);
+/* The DATA header only; for RAW the caller sends len payload bytes after
+ * it (so the payload is never copied into a frame buffer). */
+int proto_enc_data_hdr(struct wbuf *w, const struct proto_data *m);
+int proto_dec_data(const struct proto_frame *f, struct proto_data *m);
+int proto_enc_u64(struct wbuf *w, uint8_t type, uint64_t v); /* FLUSH */
+int proto_enc_flushed(struct wbuf *w, uint64_t seq, uint64_t written);
+int proto_dec_flushed(const struct proto_frame *f, uint64_t *seq, uint64_t *written);
+int proto_dec_u64(const struct proto_frame *f, uint8_t type, uint64_t *v);
+int proto_enc_hash_req(struct wbuf *w, const struct proto_hash_req *m);
+int proto_dec_hash_req(const struct proto_frame *f, struct proto_hash_req *m);
+/* HASHES header + count hashes from h. */
+int proto_enc_hashes(struct wbuf *w, const struct proto_hash_req *req,
+		     const uint8_t *h, uint32_t count);
+int proto_dec_hashes(const struct proto_frame *f, struct proto_hashes *m);
+int proto_enc_finish(struct wbuf *w, uint8_t flags, uint8_t handoff);
+int proto_dec_finish(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff);
+int proto_enc_finished(struct wbuf *w, const struct proto_report *r);
+int proto_dec_finished(const struct proto_frame *f, struct proto_report *r);
+/* Appends a line (clipped) and raises the verdict. */
+void proto_report_add(struct proto_report *r, uint8_t level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* ---- the destination's session engine ----------------------------------- */
 
 enum proto_srv_state {
 	PROTO_SRV_HELLO,	/* waiting for HELLO */
 	PROTO_SRV_READY,	/* authenticated */
+	PROTO_SRV_PLANNED,	/* PLAN accepted: DATA, FLUSH, HASH_REQ, FINISH */
+	PROTO_SRV_FINISHING,	/* FINISH seen: only the report goes out */
 	PROTO_SRV_DONE,		/* BYE seen or sent */
 	PROTO_SRV_FAILED,	/* ERROR sent; the session must end */
 };
@@ -155,6 +262,11 @@ enum proto_act_kind {
 	PROTO_ACT_STATUS,	/* send STATUS with the inventory */
 	PROTO_ACT_BYE,		/* answer BYE and end the session */
 	PROTO_ACT_FAIL,		/* send ERROR(code, text) and end */
+	PROTO_ACT_PLAN,		/* open the disks of s->plan; PLAN_OK or fail */
+	PROTO_ACT_WRITE,	/* write a.data (checked against the plan) */
+	PROTO_ACT_FLUSH,	/* fdatasync everything; FLUSHED(a.seq) */
+	PROTO_ACT_HASH,		/* hash a.hreq on the disk; HASHES */
+	PROTO_ACT_FINISH,	/* fix-ups, report, FINISHED, then hand-off */
 };
 
 struct proto_act {
@@ -162,16 +274,26 @@ struct proto_act {
 	uint16_t code;
 	char text[PROTO_TEXT_MAX];
 	struct proto_hello hello; /* with WELCOME: who connected */
+	struct proto_data data;	  /* with WRITE */
+	struct proto_hash_req hreq; /* with HASH */
+	uint64_t seq;		  /* with FLUSH */
+	uint8_t flags, handoff;	  /* with FINISH */
 };
 
 struct proto_srv {
 	enum proto_srv_state state;
 	uint8_t expect_proof[PROTO_PROOF_LEN];
 	uint16_t version;
+	const struct proto_inventory *inv; /* the destination's disks */
+	struct proto_plan plan;
 };
 
-/* expect_proof is what an agent holding the token must send. */
-void proto_srv_init(struct proto_srv *s, const uint8_t *expect_proof);
+/* expect_proof is what an agent holding the token must send; inv lists
+ * the disks a PLAN may name (it must outlive the session). */
+void proto_srv_init(struct proto_srv *s, const uint8_t *expect_proof,
+		    const struct proto_inventory *inv);
+/* The caller could not carry out PLAN: the session fails. */
+void proto_srv_fail(struct proto_srv *s);
 /* Feeds one frame; *a says what to do. Never fails silently. */
 void proto_srv_input(struct proto_srv *s, const struct proto_frame *f,
 		     struct proto_act *a);

@@ -253,7 +253,7 @@ static void test_engine(void)
 	strcpy(h.agent, "ferry test");
 
 	/* Anything before HELLO is an authentication failure. */
-	proto_srv_init(&s, proof);
+	proto_srv_init(&s, proof, NULL);
 	wbuf_init(&w, out, sizeof(out));
 	proto_enc_empty(&w, PROTO_STATUS_REQ);
 	one_frame(&w, &rx, &f);
@@ -263,7 +263,7 @@ static void test_engine(void)
 	is_int(a.kind, PROTO_ACT_NONE, "a failed session stays failed");
 
 	/* Wrong proof. */
-	proto_srv_init(&s, proof);
+	proto_srv_init(&s, proof, NULL);
 	memset(h.proof, 0x43, sizeof(h.proof));
 	wbuf_init(&w, out, sizeof(out));
 	proto_enc_hello(&w, &h);
@@ -273,7 +273,7 @@ static void test_engine(void)
 	is_int(s.state, PROTO_SRV_FAILED, "state FAILED");
 
 	/* Version mismatch, right proof. */
-	proto_srv_init(&s, proof);
+	proto_srv_init(&s, proof, NULL);
 	memcpy(h.proof, proof, sizeof(proof));
 	h.ver_min = h.ver_max = PROTO_VERSION + 1;
 	wbuf_init(&w, out, sizeof(out));
@@ -283,7 +283,7 @@ static void test_engine(void)
 	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_VERSION, "version mismatch refused");
 
 	/* The good path. */
-	proto_srv_init(&s, proof);
+	proto_srv_init(&s, proof, NULL);
 	h.ver_min = 1;
 	h.ver_max = PROTO_VERSION + 5;
 	wbuf_init(&w, out, sizeof(out));
@@ -295,7 +295,7 @@ static void test_engine(void)
 	proto_srv_input(&s, &f, &a);
 	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE, "a second HELLO is refused");
 
-	proto_srv_init(&s, proof);
+	proto_srv_init(&s, proof, NULL);
 	wbuf_init(&w, out, sizeof(out));
 	proto_enc_hello(&w, &h);
 	one_frame(&w, &rx, &f);

@@ -464,6 +464,8 @@ static void server_child(const struct tls_token *t, int lfd, enum srv_mode mode,
 			n = tls_read(c, buf, want, 5000);
 			if (n <= 0) {
 				r.last_read = n;
+				if (n < 0)
+					snprintf(r.err, sizeof(r.err), "%s", tls_last_error(c));
 				break;
 			}
 			r.sum = fnv(r.sum, buf, (size_t)n);
@@ -774,6 +776,38 @@ static void test_peer_vanishes(const struct tls_token *a, int lfd, uint16_t port
 	close(resfd);
 }
 
+/* A record altered on the wire must be refused, not delivered. */
+static void test_tamper(const struct tls_token *a, int lfd, uint16_t port)
+{
+	/* An application-data record of 32 bytes nobody encrypted. */
+	static const uint8_t forged[] = {23, 3,	 3,  0,	 32, 1,	 2,  3,	 4,  5,	 6,  7,	 8,
+					 9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+					 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+	struct srv_result r;
+	struct tls_conn *c;
+	char err[TLS_ERR_TEXT_MAX];
+	int rc, resfd;
+	pid_t pid;
+
+	pid = server_spawn(a, lfd, M_DRAIN, &resfd);
+	c = client(a, port, &rc, err, sizeof(err), NULL);
+	ok(c != NULL, "handshake before tampering");
+	if (c) {
+		rc = tls_write(c, "hello", 5, 1000);
+		if (rc == 0)
+			rc = tls_flush(c, 1000);
+		ok(rc == 0, "a genuine record first");
+		fd_write_all(tls_fd(c), forged, sizeof(forged));
+	}
+	server_result(resfd, &r, 5000);
+	ok(r.got == 5 && r.last_read == -EBADMSG && strstr(r.err, "failed authentication"),
+	   "server delivers the genuine 5 bytes, refuses the forged record (rc %d): %s",
+	   r.last_read, r.err);
+	if (c)
+		tls_close(c, 500);
+	waitpid(pid, NULL, 0);
+}
+
 static void test_handshake_timeouts(const struct tls_token *a, int lfd, uint16_t port)
 {
 	struct tls_server *s = NULL;
@@ -973,6 +1007,7 @@ int main(void)
 	test_session(&a, &b, lfd, port);
 	test_wrong_token(&a, &b, lfd, port);
 	test_peer_vanishes(&a, lfd, port);
+	test_tamper(&a, lfd, port);
 	test_handshake_timeouts(&a, lfd, port);
 	test_openssl_client(&a, lfd, port);
 	test_foreign_server(&a);

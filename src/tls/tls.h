@@ -61,7 +61,8 @@ struct tls_conn;
 /*
  * Runs the server handshake on a connected fd within timeout_ms. On
  * success *out owns fd. On failure fd is closed, err holds a sentence
- * ("client aborted the handshake: bad certificate (wrong token?)").
+ * ("client aborted the handshake (alert 42: bad certificate) - wrong
+ * token on the agent?").
  */
 int tls_server_accept(struct tls_server *s, int fd, int timeout_ms,
 		      struct tls_conn **out, char *err, size_t errcap);
@@ -75,7 +76,7 @@ int tls_client_connect(const struct tls_token *t, int fd, int timeout_ms,
 		       struct tls_conn **out, char *err, size_t errcap);
 
 /* >0 bytes read, 0 on clean close_notify/EOF, -ETIMEDOUT, -ECONNRESET,
- * -EPROTO. */
+ * -EBADMSG (a record failed authentication), -EPROTO. */
 int tls_read(struct tls_conn *c, void *buf, size_t len, int timeout_ms);
 /* Writes all of buf into the engine (records go out as they fill). */
 int tls_write(struct tls_conn *c, const void *buf, size_t len, int timeout_ms);

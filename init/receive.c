@@ -1,0 +1,304 @@
+/*
+ * receive.c - writes a migration onto the destination's disks. Every
+ * offset and length has been checked against the plan by the engine;
+ * here they are checked again against the real disk before each write,
+ * because a disk is the one thing we must never get wrong.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+
+#include "common/common.h"
+#include "init.h"
+#include "receive.h"
+
+#define ZERO_BUF (256u * 1024)
+#define HASH_READ (1024u * 1024)
+
+static uint8_t zeros[ZERO_BUF];
+static uint8_t rbuf[HASH_READ];
+
+/* A disk or any of its partitions in /proc/mounts is in use. */
+static int is_mounted(const char *name, char *where, size_t cap)
+{
+	char line[512], dev[300];
+	FILE *f = fopen("/proc/mounts", "re");
+	size_t n = strlen(name);
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[256];
+
+		if (sscanf(line, "%299s %255s", dev, mnt) != 2)
+			continue;
+		if (!strncmp(dev, "/dev/", 5) && !strncmp(dev + 5, name, n)) {
+			if (snprintf(where, cap, "%s on %s", dev, mnt) < 0)
+				where[0] = 0;
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			/* A file shorter than its planned size reads as zeros. */
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int recv_open(struct recv_state *st, const struct proto_plan *plan,
+	      const struct serve_config *cfg, char *err, size_t errcap)
+{
+	uint32_t i;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < plan->ndisks; i++)
+		st->d[i].fd = -1;
+	st->ndisks = plan->ndisks;
+	st->seed = plan->seed;
+	for (i = 0; i < plan->ndisks; i++) {
+		const struct proto_plan_disk *p = &plan->disks[i];
+		const struct disk_info *di = &cfg->disks[p->dst_index];
+		struct recv_disk *d = &st->d[i];
+		char where[400];
+		struct stat sb;
+
+		if (p->dst_index >= cfg->ndisks) {
+			snprintf(err, errcap, "%s: not in the inventory", p->dst);
+			r = -ENODEV;
+			goto fail;
+		}
+		snprintf(d->name, sizeof(d->name), "%s", di->name);
+		snprintf(d->path, sizeof(d->path), "%s", di->path);
+		d->dst_size = di->size;
+		d->src_size = p->src_size;
+		d->lsec = p->lsec;
+		d->table = p->table;
+		if (stat(di->path, &sb) == 0 && S_ISBLK(sb.st_mode)) {
+			const char *base = strrchr(di->path, '/');
+
+			if (is_mounted(base ? base + 1 : di->path, where, sizeof(where))) {
+				snprintf(err, errcap, "%s is in use (%s); refusing to write to it",
+					 di->name, where);
+				r = -EBUSY;
+				goto fail;
+			}
+		}
+		d->fd = open(di->path, O_RDWR | O_CLOEXEC);
+		if (d->fd < 0) {
+			r = -errno;
+			snprintf(err, errcap, "%s: open %s: %s", di->name, di->path, strerror(-r));
+			goto fail;
+		}
+		if (fstat(d->fd, &sb) == 0 && S_ISBLK(sb.st_mode)) {
+			int efd;
+
+			d->is_blk = 1;
+			/* O_EXCL on a block device fails if anything holds it. */
+			efd = open(di->path, O_RDONLY | O_EXCL | O_CLOEXEC);
+			if (efd < 0) {
+				r = -errno;
+				snprintf(err, errcap, "%s is in use by the kernel (%s); refusing to write",
+					 di->name, strerror(-r));
+				goto fail;
+			}
+			close(efd);
+		}
+		d->head_len = p->src_size < RECV_HEAD ? p->src_size : RECV_HEAD;
+		d->head = malloc(RECV_HEAD);
+		if (!d->head) {
+			r = -ENOMEM;
+			snprintf(err, errcap, "%s: no memory for the first MiB", di->name);
+			goto fail;
+		}
+		/* Start from what is there: untouched bytes stay as they were. */
+		if ((r = pread_all(d->fd, d->head, d->head_len, 0))) {
+			snprintf(err, errcap, "%s: reading the first MiB: %s", di->name,
+				 strerror(-r));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	recv_close(st);
+	return r;
+}
+
+static int zero_range(struct recv_disk *d, uint64_t off, uint64_t len)
+{
+	if (d->is_blk) {
+		uint64_t range[2] = { off, len };
+
+		if (ioctl(d->fd, BLKZEROOUT, range) == 0)
+			return 0;
+	} else if (fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			     (off_t)len) == 0) {
+		return 0;
+	}
+	while (len > 0) {
+		size_t n = len > ZERO_BUF ? ZERO_BUF : (size_t)len;
+		int r = pwrite_all(d->fd, zeros, n, off);
+
+		if (r)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
+	       size_t errcap)
+{
+	struct recv_disk *d;
+	uint64_t off = m->off, len = m->len, h;
+	const uint8_t *p = m->payload;
+	int r = 0;
+
+	if (m->disk >= st->ndisks)
+		return -EINVAL;
+	d = &st->d[m->disk];
+	/* The engine checked the plan; the disk is checked here. */
+	if (off > d->dst_size || len > d->dst_size - off || off + len > d->src_size) {
+		snprintf(err, errcap, "%s: write of %llu bytes at %llu is outside the disk",
+			 d->name, (unsigned long long)len, (unsigned long long)off);
+		return -ERANGE;
+	}
+	if (off < d->head_len) {
+		h = d->head_len - off < len ? d->head_len - off : len;
+		if (p)
+			memcpy(d->head + off, p, h);
+		else
+			memset(d->head + off, 0, h);
+		d->head_dirty = 1;
+		off += h;
+		len -= h;
+		if (p)
+			p += h;
+	}
+	if (len > 0)
+		r = p ? pwrite_all(d->fd, p, len, off) : zero_range(d, off, len);
+	if (r) {
+		snprintf(err, errcap, "%s: writing %llu bytes at offset %llu: %s", d->name,
+			 (unsigned long long)len, (unsigned long long)off, strerror(-r));
+		return r;
+	}
+	d->written += m->len;
+	st->written += m->len;
+	return 0;
+}
+
+int recv_flush(struct recv_state *st, char *err, size_t errcap)
+{
+	uint32_t i;
+
+	for (i = 0; i < st->ndisks; i++)
+		if (fdatasync(st->d[i].fd) < 0) {
+			int r = -errno;
+
+			snprintf(err, errcap, "%s: flush: %s", st->d[i].name, strerror(-r));
+			return r;
+		}
+	st->flushed = st->written;
+	return 0;
+}
+
+int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *out,
+	      uint32_t *count, char *err, size_t errcap)
+{
+	struct recv_disk *d;
+	uint64_t off = req->off, end = req->off + req->len;
+	uint32_t n = 0;
+
+	if (req->disk >= st->ndisks || req->block > HASH_READ)
+		return -EINVAL;
+	d = &st->d[req->disk];
+	while (off < end) {
+		size_t len = (size_t)(end - off < req->block ? end - off : req->block);
+		const uint8_t *src = rbuf;
+
+		if (off + len <= d->head_len) {
+			src = d->head + off;
+		} else {
+			int r = pread_all(d->fd, rbuf, len, off);
+
+			if (r) {
+				snprintf(err, errcap, "%s: reading back %zu bytes at %llu: %s",
+					 d->name, len, (unsigned long long)off, strerror(-r));
+				return r;
+			}
+			/* A block straddling the head: the head part is in memory. */
+			if (off < d->head_len)
+				memcpy(rbuf, d->head + off, (size_t)(d->head_len - off));
+		}
+		hash128(src, len, st->seed, out + (size_t)n * HASH_LEN);
+		n++;
+		off += len;
+	}
+	*count = n;
+	return 0;
+}
+
+void recv_close(struct recv_state *st)
+{
+	uint32_t i;
+
+	for (i = 0; i < st->ndisks; i++) {
+		if (st->d[i].fd >= 0)
+			close(st->d[i].fd);
+		st->d[i].fd = -1;
+		free(st->d[i].head);
+		st->d[i].head = NULL;
+	}
+}

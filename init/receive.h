@@ -1,0 +1,59 @@
+/*
+ * receive.h - the destination's disk side of a migration: opens the
+ * planned disks (only after the engine accepted the plan), writes DATA,
+ * makes it durable at FLUSH, hashes ranges, and finishes (fix-ups, the
+ * first MiB written last, grow, readiness report).
+ */
+#ifndef FERRY_RECEIVE_H
+#define FERRY_RECEIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct serve_config;
+
+/* The first MiB (boot code, partition tables) is held in memory and
+ * written last, so an interrupted migration never leaves a disk that
+ * looks bootable. */
+#define RECV_HEAD (1024u * 1024)
+
+struct recv_disk {
+	int fd;
+	int is_blk;
+	char name[PROTO_NAME_MAX];
+	char path[256];
+	uint64_t dst_size, src_size;
+	uint32_t lsec;
+	uint8_t table;
+	uint8_t *head;		/* RECV_HEAD bytes, read from the disk at open */
+	uint64_t head_len;	/* min(RECV_HEAD, src_size) */
+	int head_dirty;
+	uint64_t written;	/* bytes written or zeroed (for progress) */
+};
+
+struct recv_state {
+	uint32_t ndisks;
+	struct recv_disk d[PROTO_MAX_DISKS];
+	uint64_t seed;
+	uint64_t written;
+	uint64_t flushed;	/* written at the last completed FLUSH */
+};
+
+/* Opens every disk of the plan for writing after the last safety checks
+ * (not mounted, not in use: O_EXCL on block devices). Nothing has been
+ * written when it fails; err names the disk. */
+int recv_open(struct recv_state *st, const struct proto_plan *plan,
+	      const struct serve_config *cfg, char *err, size_t errcap);
+int recv_write(struct recv_state *st, const struct proto_data *d, char *err,
+	       size_t errcap);
+int recv_flush(struct recv_state *st, char *err, size_t errcap);
+/* Hashes req->len bytes in req->block pieces into out (count hashes). */
+int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *out,
+	      uint32_t *count, char *err, size_t errcap);
+/* Fix-ups, the first MiB, grow, readiness: the report says what happened. */
+int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r);
+void recv_close(struct recv_state *st);
+
+#endif

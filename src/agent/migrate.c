@@ -1,0 +1,894 @@
+/*
+ * migrate.c - `ferry migrate`: probe the source disks, agree a plan with
+ * the destination, send the used chunks (zeros as ZERO, never as data),
+ * pipelined with a FLUSH every few hundred MiB, verify by hashes if
+ * asked, FINISH, and report. The source is only ever read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/progress.h"
+#include "agent/sources.h"
+#include "blockmap/blockmap.h"
+#include "common/common.h"
+
+#define READ_MAX PROTO_DATA_MAX		/* one DATA message */
+#define FLUSH_EVERY_DEFAULT (256ull << 20)
+#define FINISH_MS (20 * 60 * 1000)	/* fsck + resize2fs of a big disk */
+#define VERIFY_WINDOW 4			/* HASHES? requests in flight */
+
+static const char migrate_usage[] =
+	"usage: ferry migrate --to HOST[:PORT] [--token T | --token-file F]\n"
+	"                     [--disk SRC[=DST]]... [--checksum] [--grow]\n"
+	"                     [--handoff reboot|kexec|poweroff|shell] [--json]\n"
+	"                     [--log-file F] [--log-level 1|2|3] [--wait SECONDS]\n"
+	"                     [--chunk KiB] [--flush-every MiB]\n"
+	"\n"
+	"Copies source disks (block devices or image files) into a destination in\n"
+	"migration mode. Only used blocks are sent: ext2/3/4 by their block bitmaps,\n"
+	"swap by its header, partition tables outside partitions; anything else\n"
+	"whole. All-zero chunks are never sent as data.\n"
+	"\n"
+	"  --disk SRC[=DST]  a source disk and, optionally, the destination disk\n"
+	"                    (e.g. /dev/sda=vdb); repeat for several disks. Without\n"
+	"                    --disk every whole disk is sent, the one holding / first,\n"
+	"                    to the destination's disks in order.\n"
+	"  --checksum        the destination reads back what it wrote; chunk hashes\n"
+	"                    are compared and any difference is sent again\n"
+	"  --grow            grow the last partition and its ext4 filesystem to fill\n"
+	"                    a larger destination disk\n"
+	"  --handoff MODE    what the destination does after success (default reboot)\n"
+	"  --json            NDJSON events on stdout (plan, progress, flush, verify,\n"
+	"                    done, error, summary)\n"
+	"\n"
+	"exit status: 0 migrated, 1 failed, 2 usage\n";
+
+struct src {
+	char path[SRC_PATH_MAX];
+	char dst[PROTO_NAME_MAX];	/* "" until mapped */
+	struct bm_disk bm;
+	int fd;
+};
+
+struct mig {
+	struct agent_conn *ac;
+	struct progress pg;
+	struct proto_plan plan;
+	struct src *s;
+	uint32_t n;
+	uint64_t flush_every, since_flush, flush_seq, flush_acked;
+	uint64_t bytes_read, bytes_sent, zero_bytes, resent;
+	int json;
+	char err[AGENT_ERR_MAX];
+};
+
+static struct src srcs[PROTO_MAX_DISKS];
+static struct agent_conn conn;
+static uint8_t rbuf[READ_MAX];
+static uint8_t hbuf[64];
+
+static int fail(struct mig *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct mig *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->err, sizeof(m->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *table_name(const struct bm_disk *d)
+{
+	return !strcmp(d->table, "gpt") ? "GPT" : !strcmp(d->table, "dos") ? "MBR" : "none";
+}
+
+/* ---- mapping ------------------------------------------------------------ */
+
+static int map_disks(struct mig *m, const struct proto_inventory *inv)
+{
+	char have[400];
+	size_t o = 0;
+	uint32_t i, j, k, next = 0;
+
+	for (k = 0; k < inv->ndisks && o < sizeof(have); k++) {
+		char sz[32];
+
+		o += (size_t)snprintf(have + o, sizeof(have) - o, "%s%s (%s)", k ? ", " : "",
+				      inv->disks[k].name,
+				      fmt_bytes(inv->disks[k].size, sz, sizeof(sz)));
+	}
+	if (inv->ndisks == 0)
+		snprintf(have, sizeof(have), "no disks at all");
+	for (i = 0; i < m->n; i++) {
+		struct src *s = &m->s[i];
+		int found = 0;
+
+		if (!s->dst[0]) {
+			/* The next destination disk not named explicitly. */
+			for (; next < inv->ndisks; next++) {
+				int taken = 0;
+
+				for (j = 0; j < m->n; j++)
+					if (!strcmp(m->s[j].dst, inv->disks[next].name))
+						taken = 1;
+				if (!taken)
+					break;
+			}
+			if (next >= inv->ndisks)
+				return fail(m, "no destination disk left for %s: the destination has %s",
+					    s->path, have);
+			snprintf(s->dst, sizeof(s->dst), "%s", inv->disks[next++].name);
+		}
+		for (k = 0; k < inv->ndisks; k++)
+			if (!strcmp(inv->disks[k].name, s->dst))
+				found = 1;
+		if (!found) {
+			size_t l = strlen(s->dst);
+
+			if (l > 1 && s->dst[l - 1] >= '0' && s->dst[l - 1] <= '9')
+				return fail(m, "destination %s looks like a partition; name a whole "
+					       "disk: the destination has %s", s->dst, have);
+			return fail(m, "destination disk %s does not exist: the destination has %s",
+				    s->dst, have);
+		}
+		for (j = 0; j < i; j++)
+			if (!strcmp(m->s[j].dst, s->dst))
+				return fail(m, "destination disk %s is named for both %s and %s",
+					    s->dst, m->s[j].path, s->path);
+	}
+	return 0;
+}
+
+/* ---- the plan ------------------------------------------------------------ */
+
+static void print_plan(struct mig *m, const char *to)
+{
+	char a[32], b[32], c[32], j1[300], j2[300];
+	uint32_t i;
+	size_t p;
+
+	for (i = 0; i < m->n; i++) {
+		const struct bm_disk *d = &m->s[i].bm;
+
+		if (m->json) {
+			char sz[32], snd[32], nparts[16], tbl[16];
+
+			snprintf(sz, sizeof(sz), "%llu", (unsigned long long)d->size);
+			snprintf(snd, sizeof(snd), "%llu", (unsigned long long)d->map_bytes);
+			snprintf(nparts, sizeof(nparts), "%zu", d->nparts);
+			snprintf(tbl, sizeof(tbl), "\"%s\"", d->table[0] ? d->table : "none");
+			progress_event(&m->pg, "plan", "source", agent_json_str(d->path, j1, sizeof(j1)),
+				       "destination", agent_json_str(m->s[i].dst, j2, sizeof(j2)),
+				       "size", sz, "table", tbl, "partitions", nparts, "send", snd,
+				       NULL);
+			continue;
+		}
+		printf("%s -> %s:%s   %s (%llu bytes), table %s%s%s, send %s\n", d->path, to,
+		       m->s[i].dst, fmt_bytes(d->size, a, sizeof(a)), (unsigned long long)d->size,
+		       table_name(d), d->fstype[0] ? ", filesystem " : "", d->fstype,
+		       fmt_bytes(d->map_bytes, b, sizeof(b)));
+		for (p = 0; p < d->nparts; p++) {
+			const struct bm_part *x = &d->parts[p];
+
+			printf("   part %-3d %-6s %10s  %-12s send %10s%s%s\n", x->number,
+			       x->fstype[0] ? x->fstype : "-", fmt_bytes(x->size, a, sizeof(a)),
+			       bm_method_name(x->method), fmt_bytes(x->used_bytes, c, sizeof(c)),
+			       x->uuid[0] ? "  UUID " : "", x->uuid);
+		}
+	}
+	fflush(stdout);
+}
+
+static int send_plan(struct mig *m)
+{
+	struct proto_frame f;
+	struct wbuf w;
+	uint64_t sizes[PROTO_MAX_DISKS];
+	uint32_t i, n;
+	int r;
+
+	wbuf_init(&w, m->ac->txbuf, sizeof(m->ac->txbuf));
+	if ((r = proto_enc_plan(&w, &m->plan)) || (r = agent_send(m->ac, &w)))
+		return fail(m, "sending the plan: %s", strerror(-r));
+	r = agent_recv(m->ac, &f, 60000);
+	if (r != 1)
+		return fail(m, "no answer to the plan from the destination");
+	if (f.type == PROTO_ERROR) {
+		agent_error_frame(&f, m->err, sizeof(m->err));
+		return -1;
+	}
+	if (proto_dec_plan_ok(&f, sizes, PROTO_MAX_DISKS, &n) || n != m->plan.ndisks)
+		return fail(m, "unexpected %s in answer to the plan", proto_type_name(f.type));
+	for (i = 0; i < n; i++)
+		m->plan.disks[i].dst_size = sizes[i];
+	return 0;
+}
+
+/* ---- frames from the destination during the copy ------------------------- */
+
+/* Reads what has arrived (wait_ms 0) or waits; handles FLUSHED, fails on
+ * ERROR. 0 ok, -1 failed. */
+static int pump(struct mig *m, int wait_ms)
+{
+	struct proto_frame f;
+	uint64_t seq, written;
+	int r;
+
+	for (;;) {
+		r = agent_recv(m->ac, &f, wait_ms);
+		if (r == -EAGAIN)
+			return 0;
+		if (r == -ETIMEDOUT)
+			return wait_ms ? fail(m, "the destination did not answer within %d s",
+					      wait_ms / 1000) : 0;
+		if (r <= 0)
+			return fail(m, "connection to the destination lost: %s",
+				    r == 0 ? "closed" : strerror(-r));
+		if (f.type == PROTO_ERROR) {
+			agent_error_frame(&f, m->err, sizeof(m->err));
+			return -1;
+		}
+		if (f.type != PROTO_FLUSHED || proto_dec_flushed(&f, &seq, &written))
+			return fail(m, "unexpected %s from the destination", proto_type_name(f.type));
+		m->flush_acked = seq;
+		if (m->json) {
+			char a[32], b[32];
+
+			snprintf(a, sizeof(a), "%llu", (unsigned long long)seq);
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)written);
+			progress_event(&m->pg, "flush", "seq", a, "durable", b, NULL);
+		}
+		log_debug("flush %llu acknowledged: %llu bytes durable", (unsigned long long)seq,
+			  (unsigned long long)written);
+		if (wait_ms)
+			return 0;
+	}
+}
+
+static int send_flush(struct mig *m)
+{
+	struct wbuf w;
+	uint8_t b[32];
+
+	wbuf_init(&w, b, sizeof(b));
+	proto_enc_u64(&w, PROTO_FLUSH, ++m->flush_seq);
+	m->since_flush = 0;
+	if (agent_send(m->ac, &w))
+		return fail(m, "connection to the destination lost while flushing");
+	return 0;
+}
+
+static int wait_flushed(struct mig *m)
+{
+	while (m->flush_acked < m->flush_seq)
+		if (pump(m, 120000))
+			return -1;
+	return 0;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static int send_data(struct mig *m, uint16_t disk, uint8_t enc, uint64_t off, uint32_t len,
+		     const uint8_t *p)
+{
+	struct proto_data d = { disk, enc, off, len, NULL };
+	struct wbuf w;
+	int r;
+
+	wbuf_init(&w, hbuf, sizeof(hbuf));
+	if ((r = proto_enc_data_hdr(&w, &d)))
+		return fail(m, "DATA header: %s", strerror(-r));
+	if ((r = agent_write(m->ac, hbuf, w.len)) ||
+	    (enc == PROTO_ENC_RAW && (r = agent_write(m->ac, p, len))))
+		return -2; /* pump() says why */
+	m->bytes_sent += w.len + (enc == PROTO_ENC_RAW ? len : 0);
+	if (enc == PROTO_ENC_ZERO)
+		m->zero_bytes += len;
+	m->since_flush += len;
+	m->pg.done += len;
+	return 0;
+}
+
+static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ENODATA;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Sends bytes [off, off+len) of disk i: data runs as RAW, zero chunks as
+ * ZERO, each message at most READ_MAX. */
+static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
+{
+	struct src *s = &m->s[i];
+	uint32_t chunk = s->bm.chunk;
+	int r;
+
+	while (len > 0) {
+		size_t n = len > READ_MAX ? READ_MAX : (size_t)len;
+		size_t p = 0;
+
+		if ((r = pread_full(s->fd, rbuf, n, off)))
+			return fail(m, "%s: reading %zu bytes at offset %llu: %s", s->path, n,
+				    (unsigned long long)off, strerror(-r));
+		m->bytes_read += n;
+		while (p < n) {
+			size_t q = p;
+			int zero = mem_is_zero(rbuf + p, n - p < chunk ? n - p : chunk);
+
+			/* Extend the run while chunks keep the same zero-ness. */
+			while (q < n) {
+				size_t c = n - q < chunk ? n - q : chunk;
+
+				if (mem_is_zero(rbuf + q, c) != zero)
+					break;
+				q += c;
+			}
+			r = send_data(m, (uint16_t)i, zero ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
+				      off + p, (uint32_t)(q - p), rbuf + p);
+			if (r)
+				return r == -2 ? (pump(m, 1000), m->err[0] ? -1 :
+							 fail(m, "connection to the destination lost")) : r;
+			p = q;
+		}
+		off += n;
+		len -= n;
+		if (m->since_flush >= m->flush_every && send_flush(m))
+			return -1;
+		if (pump(m, 0))
+			return -1;
+		progress_tick(&m->pg, 0);
+	}
+	return 0;
+}
+
+/* Every run of set chunks, clipped to the disk. */
+static int send_disk(struct mig *m, uint32_t i)
+{
+	const struct bm_disk *d = &m->s[i].bm;
+	uint64_t c = 0;
+
+	m->pg.disk = m->s[i].dst;
+	posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (c < d->nchunks) {
+		uint64_t e, off, end;
+
+		if (!bm_test(d, c)) {
+			c++;
+			continue;
+		}
+		for (e = c; e < d->nchunks && bm_test(d, e); e++)
+			;
+		off = c * d->chunk;
+		end = e * d->chunk > d->size ? d->size : e * d->chunk;
+		if (send_range(m, i, off, end - off))
+			return -1;
+		c = e;
+	}
+	return 0;
+}
+
+/* ---- verify ---------------------------------------------------------------- */
+
+struct vreq {
+	uint32_t disk;
+	uint64_t off, len;
+};
+
+static int hash_req(struct mig *m, const struct vreq *v, uint32_t block)
+{
+	struct proto_hash_req q = { (uint16_t)v->disk, block, v->off, v->len };
+	struct wbuf w;
+	uint8_t b[64];
+
+	wbuf_init(&w, b, sizeof(b));
+	proto_enc_hash_req(&w, &q);
+	if (agent_send(m->ac, &w))
+		return fail(m, "connection to the destination lost while verifying");
+	return 0;
+}
+
+/* Compares one HASHES answer with the source; resends what differs. */
+static int check_hashes(struct mig *m, const struct vreq *v, uint32_t block, int resend,
+			uint64_t *bad)
+{
+	struct proto_frame f;
+	struct proto_hashes h;
+	struct src *s = &m->s[v->disk];
+	uint64_t off = v->off, end = v->off + v->len;
+	uint32_t k = 0;
+	uint8_t mine[HASH_LEN];
+	int r;
+
+	for (;;) {
+		r = agent_recv(m->ac, &f, 120000);
+		if (r != 1)
+			return fail(m, "no hashes from the destination (%s)",
+				    r == 0 ? "connection closed" : strerror(-r));
+		if (f.type == PROTO_ERROR) {
+			agent_error_frame(&f, m->err, sizeof(m->err));
+			return -1;
+		}
+		if (f.type == PROTO_FLUSHED) /* a late flush acknowledgement */
+			continue;
+		break;
+	}
+	if (proto_dec_hashes(&f, &h) || h.disk != v->disk || h.off != v->off || h.block != block ||
+	    h.count != (v->len + block - 1) / block)
+		return fail(m, "the destination answered the wrong hashes for %s at %llu",
+			    s->path, (unsigned long long)v->off);
+	while (off < end) {
+		size_t n = (size_t)(end - off < block ? end - off : block);
+
+		if ((r = pread_full(s->fd, rbuf, n, off)))
+			return fail(m, "%s: reading %zu bytes at %llu: %s", s->path, n,
+				    (unsigned long long)off, strerror(-r));
+		m->bytes_read += n;
+		hash128(rbuf, n, m->plan.seed, mine);
+		if (memcmp(mine, h.hashes + (size_t)k * HASH_LEN, HASH_LEN)) {
+			(*bad)++;
+			log_info("%s: chunk at offset %llu differs on %s%s", s->path,
+				 (unsigned long long)off, s->dst, resend ? "; sending it again" : "");
+			if (resend) {
+				if (send_data(m, (uint16_t)v->disk,
+					      mem_is_zero(rbuf, n) ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
+					      off, (uint32_t)n, rbuf))
+					return fail(m, "connection lost while re-sending");
+				m->resent += n;
+			}
+		}
+		m->pg.done += n;
+		off += n;
+		k++;
+	}
+	return 0;
+}
+
+/* One pass over every sent run: hash both sides, resend differences. */
+static int verify_pass(struct mig *m, int resend, uint64_t *bad)
+{
+	struct vreq q[VERIFY_WINDOW];
+	uint32_t head = 0, tail = 0, i;
+
+	*bad = 0;
+	for (i = 0; i < m->n; i++) {
+		const struct bm_disk *d = &m->s[i].bm;
+		uint32_t block = d->chunk;
+		uint64_t c = 0;
+
+		m->pg.disk = m->s[i].dst;
+		while (c < d->nchunks) {
+			uint64_t e, end;
+			struct vreq v;
+
+			if (!bm_test(d, c)) {
+				c++;
+				continue;
+			}
+			for (e = c; e < d->nchunks && bm_test(d, e) && e - c < PROTO_HASH_MAX; e++)
+				;
+			v.disk = i;
+			v.off = c * d->chunk;
+			end = e * d->chunk > d->size ? d->size : e * d->chunk;
+			v.len = end - v.off;
+			c = e;
+			if (head - tail == VERIFY_WINDOW) {
+				if (check_hashes(m, &q[tail % VERIFY_WINDOW], block, resend, bad))
+					return -1;
+				tail++;
+				progress_tick(&m->pg, 0);
+			}
+			if (hash_req(m, &v, block))
+				return -1;
+			q[head++ % VERIFY_WINDOW] = v;
+		}
+		while (tail < head) {
+			if (check_hashes(m, &q[tail % VERIFY_WINDOW], block, resend, bad))
+				return -1;
+			tail++;
+		}
+	}
+	return 0;
+}
+
+static int verify(struct mig *m)
+{
+	uint64_t bad = 0, total = 0;
+	uint32_t i;
+	char a[32];
+
+	for (i = 0; i < m->n; i++)
+		total += m->s[i].bm.map_bytes;
+	for (int round = 1; round <= 2; round++) {
+		progress_init(&m->pg, m->json, total);
+		m->pg.phase = "verifying";
+		if (verify_pass(m, round == 1, &bad))
+			return -1;
+		progress_tick(&m->pg, 1);
+		progress_break(&m->pg);
+		if (m->json) {
+			char r[8], b[32];
+
+			snprintf(r, sizeof(r), "%d", round);
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)bad);
+			progress_event(&m->pg, "verify", "round", r, "differing_chunks", b, NULL);
+		}
+		if (bad == 0) {
+			log_info("verify: every sent chunk matches the source (%s compared)",
+				 fmt_bytes(total, a, sizeof(a)));
+			return 0;
+		}
+		if (round == 1) {
+			log_info("verify: %llu chunks differed and were sent again; checking again",
+				 (unsigned long long)bad);
+			if (send_flush(m) || wait_flushed(m))
+				return -1;
+		}
+	}
+	return fail(m, "verification failed: %llu chunks still differ after being sent again",
+		    (unsigned long long)bad);
+}
+
+/* ---- finish ------------------------------------------------------------------ */
+
+static int finish(struct mig *m, uint8_t handoff, int grow, struct proto_report *rep)
+{
+	struct proto_frame f;
+	struct wbuf w;
+	uint8_t b[32];
+	uint32_t i;
+	int r;
+
+	wbuf_init(&w, b, sizeof(b));
+	proto_enc_finish(&w, grow ? PROTO_PLAN_GROW : 0, handoff);
+	if (agent_send(m->ac, &w))
+		return fail(m, "connection lost before FINISH");
+	for (;;) {
+		r = agent_recv(m->ac, &f, FINISH_MS);
+		if (r != 1)
+			return fail(m, "no report from the destination after FINISH (%s)",
+				    r == 0 ? "connection closed" : strerror(-r));
+		if (f.type == PROTO_FLUSHED)
+			continue;
+		break;
+	}
+	if (f.type == PROTO_ERROR) {
+		agent_error_frame(&f, m->err, sizeof(m->err));
+		return -1;
+	}
+	if (proto_dec_finished(&f, rep))
+		return fail(m, "unexpected %s after FINISH", proto_type_name(f.type));
+	if (!m->json) {
+		printf("destination report:\n");
+		for (i = 0; i < rep->n; i++)
+			printf("  %s  %s\n",
+			       rep->line[i].level == PROTO_PASS ? "PASS" :
+			       rep->line[i].level == PROTO_WARN ? "WARN" : "FAIL",
+			       rep->line[i].text);
+	} else {
+		for (i = 0; i < rep->n; i++) {
+			char t[600];
+
+			progress_event(&m->pg, "report",
+				       "level", rep->line[i].level == PROTO_PASS ? "\"pass\"" :
+				       rep->line[i].level == PROTO_WARN ? "\"warn\"" : "\"fail\"",
+				       "text", agent_json_str(rep->line[i].text, t, sizeof(t)), NULL);
+		}
+	}
+	return 0;
+}
+
+/* ---- the command --------------------------------------------------------------- */
+
+static int parse_handoff(const char *s, uint8_t *h)
+{
+	static const char *const names[] = { "reboot", "kexec", "poweroff", "shell" };
+	uint8_t i;
+
+	for (i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			*h = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static void summary(struct mig *m, const char *result, uint64_t t0, uint64_t total_size,
+		    uint64_t unused)
+{
+	char a[32], b[32], c[32], d[32], e[32];
+	double secs = (double)(time_now_ms() - t0) / 1000.0;
+
+	if (m->json) {
+		char r[64], s1[32], s2[32], s3[32], s4[32], s5[32], s6[32], s7[32];
+
+		snprintf(r, sizeof(r), "\"%s\"", result);
+		snprintf(s1, sizeof(s1), "%llu", (unsigned long long)m->bytes_read);
+		snprintf(s2, sizeof(s2), "%llu", (unsigned long long)m->bytes_sent);
+		snprintf(s3, sizeof(s3), "%llu", (unsigned long long)unused);
+		snprintf(s4, sizeof(s4), "%llu", (unsigned long long)m->zero_bytes);
+		snprintf(s5, sizeof(s5), "%.3f", secs);
+		snprintf(s6, sizeof(s6), "%llu", (unsigned long long)total_size);
+		snprintf(s7, sizeof(s7), "%llu", (unsigned long long)m->resent);
+		progress_event(&m->pg, "summary", "result", r, "disk_bytes", s6, "bytes_read", s1,
+			       "bytes_sent", s2, "skipped_unused", s3, "skipped_zero", s4,
+			       "resent", s7, "seconds", s5, NULL);
+		return;
+	}
+	fprintf(stderr,
+		"ferry: %s: %u disk(s), %s in all; read %s, sent %s, skipped %s unused "
+		"and %s of zeros; %.1f s\n",
+		result, m->n, fmt_bytes(total_size, a, sizeof(a)),
+		fmt_bytes(m->bytes_read, b, sizeof(b)), fmt_bytes(m->bytes_sent, c, sizeof(c)),
+		fmt_bytes(unused, d, sizeof(d)), fmt_bytes(m->zero_bytes, e, sizeof(e)), secs);
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 'o' },
+		{ "token", required_argument, NULL, 't' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "checksum", no_argument, NULL, 'c' },
+		{ "grow", no_argument, NULL, 'g' },
+		{ "handoff", required_argument, NULL, 'H' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "log-file", required_argument, NULL, 'L' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "chunk", required_argument, NULL, 'C' },
+		{ "flush-every", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct mig m;
+	static struct proto_report rep;
+	struct agent_target t;
+	struct proto_inventory inv;
+	const char *to = NULL, *tok = NULL, *tokfile = NULL, *specs[PROTO_MAX_DISKS];
+	char paths[PROTO_MAX_DISKS][SRC_PATH_MAX], err[AGENT_ERR_MAX];
+	uint64_t v, t0, total_size = 0, unused = 0, send_total = 0, chunk = BM_CHUNK_DEFAULT;
+	uint8_t handoff = 0;
+	int c, checksum = 0, grow = 0, rc = AGENT_EXIT_FAIL;
+	size_t nspec = 0, i;
+
+	memset(&t, 0, sizeof(t));
+	memset(&m, 0, sizeof(m));
+	m.flush_every = FLUSH_EVERY_DEFAULT;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': to = optarg; break;
+		case 't': tok = optarg; break;
+		case 'T': tokfile = optarg; break;
+		case 'c': checksum = 1; break;
+		case 'g': grow = 1; break;
+		case 'j': m.json = 1; break;
+		case 'd':
+			if (nspec == PROTO_MAX_DISKS) {
+				fprintf(stderr, "ferry: at most %d disks\n", PROTO_MAX_DISKS);
+				return AGENT_EXIT_USAGE;
+			}
+			specs[nspec++] = optarg;
+			break;
+		case 'H':
+			if (parse_handoff(optarg, &handoff)) {
+				fprintf(stderr, "ferry: --handoff %s: want reboot, kexec, poweroff or shell\n",
+					optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			break;
+		case 'L': {
+			int fd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+			if (fd < 0) {
+				fprintf(stderr, "ferry: --log-file %s: %s\n", optarg, strerror(errno));
+				return AGENT_EXIT_USAGE;
+			}
+			log_set_file(fd);
+			break;
+		}
+		case 'v':
+			if (parse_u64(optarg, 3, &v) || v < 1) {
+				fprintf(stderr, "ferry: --log-level %s: want 1, 2 or 3\n", optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			log_init("ferry", (int)v);
+			break;
+		case 'w':
+			if (parse_u64(optarg, 86400, &v)) {
+				fprintf(stderr, "ferry: --wait %s: want seconds\n", optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			t.wait_s = (int)v;
+			break;
+		case 'C':
+			if (parse_u64(optarg, PROTO_DATA_MAX / 1024, &v) || v < 4 || (v & (v - 1))) {
+				fprintf(stderr, "ferry: --chunk %s: want KiB, a power of two from 4 to %u\n",
+					optarg, PROTO_DATA_MAX / 1024);
+				return AGENT_EXIT_USAGE;
+			}
+			chunk = v * 1024;
+			break;
+		case 'F':
+			if (parse_u64(optarg, 1u << 20, &v) || v < 1) {
+				fprintf(stderr, "ferry: --flush-every %s: want MiB (1 or more)\n", optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			m.flush_every = v << 20;
+			break;
+		case 'h':
+			fputs(migrate_usage, stdout);
+			return AGENT_EXIT_OK;
+		default:
+			fputs(migrate_usage, stderr);
+			return AGENT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ferry: migrate: unexpected argument '%s'\n", argv[optind]);
+		return AGENT_EXIT_USAGE;
+	}
+	if (agent_parse_to(to, &t, err, sizeof(err)) ||
+	    agent_load_token(tok, tokfile, &t.token, err, sizeof(err))) {
+		fprintf(stderr, "ferry: %s\n", err);
+		return AGENT_EXIT_USAGE;
+	}
+	t0 = time_now_ms();
+	m.s = srcs;
+	m.ac = &conn;
+	progress_init(&m.pg, m.json, 0);
+
+	/* 1. The sources, probed before anything goes on the wire. */
+	if (nspec == 0) {
+		if (src_discover(paths, PROTO_MAX_DISKS, &nspec, err, sizeof(err))) {
+			fail(&m, "%s", err);
+			goto out;
+		}
+		for (i = 0; i < nspec; i++)
+			srcs[i].dst[0] = 0, snprintf(srcs[i].path, SRC_PATH_MAX, "%s", paths[i]);
+	} else {
+		for (i = 0; i < nspec; i++) {
+			const char *eq = strrchr(specs[i], '=');
+			size_t l = eq ? (size_t)(eq - specs[i]) : strlen(specs[i]);
+
+			if (l == 0 || l >= SRC_PATH_MAX || (eq && (!eq[1] || strlen(eq + 1) >= PROTO_NAME_MAX))) {
+				fprintf(stderr, "ferry: --disk %s: want SRC or SRC=DST\n", specs[i]);
+				return AGENT_EXIT_USAGE;
+			}
+			memcpy(srcs[i].path, specs[i], l);
+			srcs[i].path[l] = 0;
+			snprintf(srcs[i].dst, sizeof(srcs[i].dst), "%s", eq ? eq + 1 : "");
+		}
+	}
+	m.n = (uint32_t)nspec;
+	for (i = 0; i < m.n; i++) {
+		char whole[SRC_PATH_MAX];
+
+		srcs[i].fd = -1;
+		whole[0] = 0;
+		if (src_is_partition(srcs[i].path, whole, sizeof(whole))) {
+			fail(&m, "%s is a partition, not a disk: give the whole disk%s%s", srcs[i].path,
+			     whole[0] ? " " : "", whole);
+			goto out;
+		}
+		if (bm_probe(srcs[i].path, (uint32_t)chunk, &srcs[i].bm, err, sizeof(err))) {
+			fail(&m, "%s", err);
+			goto out;
+		}
+		srcs[i].fd = open(srcs[i].path, O_RDONLY | O_CLOEXEC);
+		if (srcs[i].fd < 0) {
+			fail(&m, "%s: %s", srcs[i].path, strerror(errno));
+			goto out;
+		}
+		total_size += srcs[i].bm.size;
+		unused += srcs[i].bm.size - srcs[i].bm.map_bytes;
+		send_total += srcs[i].bm.map_bytes;
+	}
+
+	/* 2. The destination and the mapping. */
+	if (agent_connect(&t, &conn, &inv, err, sizeof(err))) {
+		fail(&m, "%s", err);
+		goto out;
+	}
+	if (map_disks(&m, &inv))
+		goto out_conn;
+	print_plan(&m, t.text);
+
+	/* 3. The plan: the destination checks it before opening a disk. */
+	m.plan.chunk = (uint32_t)chunk;
+	m.plan.flags = (uint8_t)((checksum ? PROTO_PLAN_CHECKSUM : 0) | (grow ? PROTO_PLAN_GROW : 0));
+	if (getrandom(&m.plan.session, sizeof(m.plan.session), 0) < 0 ||
+	    getrandom(&m.plan.seed, sizeof(m.plan.seed), 0) < 0) {
+		fail(&m, "getrandom: %s", strerror(errno));
+		goto out_conn;
+	}
+	m.plan.ndisks = m.n;
+	for (i = 0; i < m.n; i++) {
+		struct proto_plan_disk *d = &m.plan.disks[i];
+		const struct bm_disk *b = &srcs[i].bm;
+
+		snprintf(d->dst, sizeof(d->dst), "%s", srcs[i].dst);
+		snprintf(d->src, sizeof(d->src), "%.*s", (int)sizeof(d->src) - 1, b->path);
+		d->src_size = b->size;
+		d->lsec = b->lsec;
+		d->table = !strcmp(b->table, "gpt") ? PROTO_TABLE_GPT :
+			   !strcmp(b->table, "dos") ? PROTO_TABLE_MBR : PROTO_TABLE_NONE;
+		d->send_bytes = b->map_bytes;
+	}
+	if (send_plan(&m))
+		goto out_conn;
+
+	/* 4. The copy. */
+	progress_init(&m.pg, m.json, send_total);
+	for (i = 0; i < m.n; i++)
+		if (send_disk(&m, (uint32_t)i))
+			goto out_conn;
+	if (send_flush(&m) || wait_flushed(&m))
+		goto out_conn;
+	progress_tick(&m.pg, 1);
+	progress_break(&m.pg);
+	if (m.json) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "%llu", (unsigned long long)m.pg.done);
+		progress_event(&m.pg, "done", "sent", a, NULL);
+	}
+
+	/* 5. Verify, finish, hand off. */
+	if (checksum && verify(&m))
+		goto out_conn;
+	if (finish(&m, handoff, grow, &rep))
+		goto out_conn;
+	tls_close(conn.tls, 2000);
+	conn.tls = NULL;
+	rc = AGENT_EXIT_OK;
+	summary(&m, rep.verdict == PROTO_FAIL ? "migrated, but the destination may not boot" :
+		    "migrated", t0, total_size, unused);
+	goto out;
+out_conn:
+	if (conn.tls) {
+		tls_close(conn.tls, 1000);
+		conn.tls = NULL;
+	}
+out:
+	progress_break(&m.pg);
+	if (rc != AGENT_EXIT_OK) {
+		char e[AGENT_ERR_MAX + 64];
+
+		if (m.json)
+			progress_event(&m.pg, "error", "message",
+				       agent_json_str(m.err, e, sizeof(e)), NULL);
+		fprintf(stderr, "ferry: error: %s\n", m.err);
+		summary(&m, "failed", t0, total_size, unused);
+	}
+	for (i = 0; i < m.n; i++) {
+		if (srcs[i].fd >= 0)
+			close(srcs[i].fd);
+		bm_free(&srcs[i].bm);
+	}
+	mem_wipe(&t.token, sizeof(t.token));
+	return rc;
+}

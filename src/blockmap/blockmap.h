@@ -1,0 +1,74 @@
+/*
+ * blockmap.h - what of a source disk must be sent: the partition table,
+ * its partitions with their filesystems, and a map of the chunks that
+ * hold used data. Read-only: a source is never opened for writing.
+ *
+ * The map is a bitmap of fixed-size chunks (1 bit per chunk: a 2 TiB disk
+ * at 64 KiB chunks costs 4 MiB), so memory is bounded by the disk size,
+ * not by how fragmented its filesystems are.
+ */
+#ifndef FERRY_BLOCKMAP_H
+#define FERRY_BLOCKMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BM_MAX_PARTS 128
+#define BM_CHUNK_DEFAULT (64u * 1024)
+
+enum bm_method {
+	BM_WHOLE,	/* unknown content: every chunk */
+	BM_USED,	/* ext2/3/4 block bitmaps: allocated blocks only */
+	BM_HEADER,	/* swap: the header page only */
+	BM_TABLE,	/* space outside partitions: partition tables only */
+};
+
+struct bm_part {
+	int number;		/* 1-based partition number */
+	uint64_t start, size;	/* bytes */
+	char fstype[16];	/* "ext4", "swap", "vfat", "" if none found */
+	char uuid[40], label[64];
+	char partuuid[40], parttype[40];
+	enum bm_method method;
+	uint64_t used_bytes;	/* what the method says must be sent */
+};
+
+struct bm_disk {
+	char path[256];
+	uint64_t size;		/* bytes */
+	uint32_t lsec;		/* logical sector size */
+	char table[8];		/* "gpt", "dos", "" (none) */
+	char ptuuid[40];
+	char fstype[16];	/* filesystem directly on the disk, if any */
+	char uuid[40], label[64];
+	enum bm_method method;	/* for a disk with no table */
+	size_t nparts;
+	struct bm_part parts[BM_MAX_PARTS];
+
+	uint32_t chunk;		/* bytes per map bit, a power of two */
+	uint64_t nchunks;	/* ceil(size / chunk) */
+	uint8_t *map;		/* nchunks bits, bit i = chunk i must be sent */
+	uint64_t map_bytes;	/* bytes covered by set bits (last chunk clipped) */
+};
+
+/*
+ * Probes path (block device or image file) with libblkid, then builds the
+ * used-chunk map: BM_USED for ext2/3/4 (libext2fs block bitmaps, also on
+ * a mounted filesystem), BM_HEADER for swap, BM_WHOLE for anything else,
+ * and for space outside partitions only the partition tables (MBR/GPT
+ * primary at the start, the GPT backup at the end). chunk is a power of
+ * two >= 4096 (0 = BM_CHUNK_DEFAULT). err gets a sentence naming the disk.
+ * Returns 0 or -errno; on failure nothing needs freeing.
+ */
+int bm_probe(const char *path, uint32_t chunk, struct bm_disk *d, char *err,
+	     size_t errcap);
+void bm_free(struct bm_disk *d);
+
+static inline int bm_test(const struct bm_disk *d, uint64_t i)
+{
+	return (d->map[i >> 3] >> (i & 7)) & 1;
+}
+
+const char *bm_method_name(enum bm_method m);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * boot.h - after the copy: will the migrated system boot here, and
+ * loading its kernel for kexec. It reads the destination disks (block
+ * devices or image files) and never writes to them: partition tables are
+ * parsed here, ext2/3/4 filesystems are read with libext2fs opened
+ * read-only, vfat directories with a small walker. Disks are named by
+ * "NAME=PATH" specs (as for `ferry-init serve --disk`) or plain paths
+ * (the name is the base name); partitions get kernel names: vda2,
+ * nvme0n1p2.
+ */
+#ifndef FERRY_BOOT_H
+#define FERRY_BOOT_H
+
+#include <stddef.h>
+
+#define BOOT_NAME_MAX	   40	/* "nvme0n1p128" */
+#define BOOT_PATH_MAX	   256	/* a path inside a filesystem */
+#define BOOT_CMDLINE_MAX   4096 /* kernel command line incl. NUL */
+#define BOOT_INITRD_MAX	   4	/* initrds of one entry, concatenated */
+#define BOOT_TITLE_MAX	   128
+#define BOOT_NOTE_MAX	   512
+#define BOOT_CONFIG_MAX	   (256u * 1024)	  /* bootloader config, fstab */
+#define BOOT_KERNEL_MAX	   (256ull << 20)	  /* one kernel image */
+#define BOOT_INITRDS_MAX   (512ull << 20)	  /* all initrds of an entry */
+#define BOOT_REPORT_LINES  64
+#define BOOT_LINE_MAX	   320
+
+/* ---- boot-readiness report ------------------------------------------ */
+
+enum boot_level {
+	BOOT_PASS = 0,
+	BOOT_WARN = 1,
+	BOOT_FAIL = 2,
+};
+
+struct boot_line {
+	enum boot_level level;
+	char text[BOOT_LINE_MAX]; /* says what was checked and where */
+};
+
+/* Caller-owned (about 21 KB). */
+struct boot_report {
+	enum boot_level verdict; /* the worst level of all lines */
+	size_t n;		 /* lines held */
+	size_t dropped;		 /* lines that did not fit; counted in verdict */
+	struct boot_line line[BOOT_REPORT_LINES];
+};
+
+/*
+ * Inspects the destination disks: the partition tables; the root
+ * filesystem (the ext2/3/4 filesystem holding /etc/fstab and an init);
+ * every UUID=/LABEL=/PARTUUID=/PARTLABEL= (and /dev/disk/by-*) source in
+ * its fstab against the filesystems and partitions found; the default
+ * boot entry, its kernel, initrd and root=; virtio_blk, virtio_pci and
+ * virtio_net in that kernel (its /boot/config-VERSION or
+ * modules.builtin, then its initramfs or /lib/modules); a bootloader
+ * configuration and an EFI system partition with its loaders.
+ * Returns 0 when the report was produced (whatever its verdict), -EINVAL
+ * for bad arguments, -ENOMEM.
+ */
+int boot_inspect(const char *const *disks, size_t n, struct boot_report *r);
+
+/* "PASS", "WARN", "FAIL". */
+const char *boot_level_name(enum boot_level l);
+
+/* One "LEVEL text" line per report line, then "boot-readiness: VERDICT". */
+int boot_report_write(const struct boot_report *r, int fd);
+
+/* ---- the default boot entry ---------------------------------------- */
+
+struct boot_file {
+	char part[BOOT_NAME_MAX]; /* "vda2"; "" when only parsed */
+	char path[BOOT_PATH_MAX]; /* inside that filesystem */
+};
+
+struct boot_entry {
+	char loader[16];	     /* "grub", "grub+bls", "extlinux" */
+	char config[BOOT_NAME_MAX + BOOT_PATH_MAX]; /* "vda2:/boot/grub/grub.cfg" */
+	char title[BOOT_TITLE_MAX];  /* menuentry title or LABEL */
+	struct boot_file kernel;
+	struct boot_file initrd[BOOT_INITRD_MAX];
+	size_t ninitrd;
+	char cmdline[BOOT_CMDLINE_MAX];
+	char note[BOOT_NOTE_MAX];    /* what was ignored or guessed, or "" */
+};
+
+/*
+ * Parses an extlinux/syslinux configuration: DEFAULT (a label, or a
+ * kernel and its arguments), LABEL, KERNEL/LINUX, APPEND (and "initrd="
+ * in it), INITRD, MENU DEFAULT. cfgpath ("/boot/extlinux/extlinux.conf")
+ * anchors relative paths. Paths come out without their partition.
+ * -EFBIG for text over BOOT_CONFIG_MAX, -E2BIG for a line over 16 KiB or
+ * a command line over BOOT_CMDLINE_MAX-1, -EINVAL for a path with "..",
+ * control bytes or over BOOT_PATH_MAX-1, -ENOENT when no entry has a
+ * kernel. err gets a sentence.
+ */
+int boot_parse_extlinux(const char *cfgpath, const char *text, size_t len,
+			struct boot_entry *e, char *err, size_t errcap);
+
+/*
+ * Parses a grub.cfg: `set default=` (index, "1>2", title or id,
+ * ${saved_entry} from grubenv), menuentry/submenu, and in the chosen
+ * entry linux/linuxefi/linux16 with its arguments and initrd. grubenv
+ * (the text of grubenv, may be NULL) supplies saved_entry, kernelopts
+ * and the like. $variables that cannot be resolved are dropped and named
+ * in e->note. Errors as for boot_parse_extlinux.
+ */
+int boot_parse_grub(const char *cfgpath, const char *text, size_t len,
+		    const char *grubenv, size_t envlen, struct boot_entry *e,
+		    char *err, size_t errcap);
+
+/*
+ * Finds the migrated system's default boot entry on the disks: the root
+ * filesystem, a separate /boot (from fstab), grub.cfg (with BLS entries
+ * under /boot/loader/entries) in preference to extlinux.conf, and the
+ * partition that holds each file (a /boot partition is tried with and
+ * without the "/boot" prefix). e->kernel.part and e->initrd[].part are
+ * filled. -ENOENT with a sentence when no configuration, entry or file
+ * is found.
+ */
+int boot_find_entry(const char *const *disks, size_t n, struct boot_entry *e,
+		    char *err, size_t errcap);
+
+/*
+ * boot_find_entry, then copies the kernel and its initrds (concatenated)
+ * into memory files and calls kexec_file_load with the entry's command
+ * line (KEXEC_FILE_NO_INITRAMFS when there is none). 0 when loaded: the
+ * caller then calls reboot(RB_KEXEC). Otherwise -errno and err says what
+ * failed: "kexec: /boot/vmlinuz not found on vda2",
+ * "kexec_file_load: Operation not permitted (...)".
+ */
+int boot_kexec_load(const char *const *disks, size_t n, char *err, size_t errcap);
+
+#endif
