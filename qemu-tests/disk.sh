@@ -26,7 +26,7 @@
 #   BOOT_IF       how the disk is attached: virtio (default), ahci (sda) or
 #                 nvme (nvme0n1)
 #   QEMU, OVMF    as in lib.sh
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2054 # BOOT_* are read by the cases; commas belong to QEMU options
 
 QEMU=${QEMU:-qemu-system-x86_64}
 OVMF=${OVMF:-/usr/share/ovmf/OVMF.fd}
@@ -46,7 +46,7 @@ boot_disk() {
 	local limit=${BOOT_TIMEOUT:-240} exit_wait=${BOOT_EXIT_WAIT:-15}
 	local dir=${Q_TMP:-${TMPDIR:-/tmp}}
 
-	BOOT_LINE= BOOT_SECS= BOOT_OFF=0
+	BOOT_LINE='' BOOT_SECS='' BOOT_OFF=0
 	[ -f "$img" ] || { echo "boot_disk: $img: no such image" >&2; return 1; }
 	_BOOT_N=$((_BOOT_N + 1))
 	# boot*.serial.log / boot*.qemu.pid: lib.sh's names, so its cleanup

@@ -6,14 +6,22 @@
 #   scripts/mkdisk.sh [OPTIONS] OUT.img
 #
 #   --layout gpt|mbr|bare  partition layout (gpt)
-#       gpt:  1 BIOS boot (1 MiB, empty)  2 ESP (vfat, 32 MiB)  3 swap
+#       gpt:  1 BIOS boot (1 MiB)  2 ESP (vfat, 32 MiB)  3 swap
 #             4 root (ext4, LegacyBIOSBootable, the rest of the disk).
-#             BIOS: syslinux gptmbr.bin + extlinux in the root partition.
-#             UEFI: /EFI/BOOT/BOOTX64.EFI on the ESP: a standalone GRUB
-#             (grub-mkimage) whose embedded config finds root by FS UUID.
-#       mbr:  1 swap  2 root (ext4, active); syslinux mbr.bin + extlinux.
+#             BIOS: see --bios-loader.
+#             UEFI: \EFI\BOOT\BOOTX64.EFI on the ESP, a standalone GRUB
+#             (grub-mkimage) whose embedded config finds root by its FS
+#             UUID and reads /boot/grub/grub.cfg there.
+#       mbr:  1 swap  2 root (ext4, active). BIOS: see --bios-loader.
 #       bare: ext4 on the whole disk, no table, no bootloader (data disk).
 #       Root is the last partition, so a grown destination can grow it.
+#   --bios-loader extlinux|grub  (extlinux)
+#       extlinux: syslinux gptmbr.bin/mbr.bin in the MBR, extlinux in the
+#             root filesystem, /boot/extlinux/extlinux.conf. Needs root.
+#       grub: GRUB's boot.img in the MBR, core.img (i386-pc) in the BIOS
+#             boot partition (gpt) or the gap before partition 1 (mbr),
+#             set up by hand like grub-bios-setup; /boot/grub/grub.cfg.
+#             Needs no root.
 #   --size SIZE            disk size, bytes or with K/M/G suffix (256M)
 #   --files DIR            copy DIR's contents into /srv/files
 #   --marker TEXT          console marker text ("migrated system is up")
@@ -30,9 +38,12 @@
 #   -q, --quiet            print only the layout summary
 #
 # Writes OUT.img and OUT.img.layout (shell-sourceable KEY=VALUE: UUIDs,
-# PARTUUIDs, offsets, sizes, the data checksum). gpt and mbr need root
-# (extlinux installs into a mounted filesystem: loop device with -o OFFSET
-# --sizelimit SIZE, never partition scanning); bare does not.
+# PARTUUIDs, offsets, sizes, the data checksum). extlinux needs root (it
+# installs into a mounted filesystem: loop device with -o OFFSET
+# --sizelimit SIZE, never partition scanning, in a private mount
+# namespace); everything else is made in files without privileges.
+# Both bootloader configs, when present, carry the same kernel command line
+# (root=PARTUUID=..., console=ttyS0,115200 and with --test the two above).
 #
 # The system's /sbin/init prints on the console, in this order:
 #   FERRY-TEST-CMDLINE: <kernel command line>
@@ -65,6 +76,7 @@ cd "$(dirname "$0")/.."
 TOP=$(pwd)
 
 LAYOUT=gpt
+BIOS_LOADER=extlinux
 SIZE=256M
 FILES=
 MARKER="migrated system is up"
@@ -80,6 +92,7 @@ OUT=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--layout) LAYOUT=${2:?}; shift 2 ;;
+	--bios-loader) BIOS_LOADER=${2:?}; shift 2 ;;
 	--size) SIZE=${2:?}; shift 2 ;;
 	--files) FILES=${2:?}; shift 2 ;;
 	--marker) MARKER=${2:?}; shift 2 ;;
@@ -106,6 +119,11 @@ case "$OUT" in /*) ;; *) OUT=$OLDPWD/$OUT ;; esac
 case "$KERNEL" in /*) ;; *) KERNEL=$OLDPWD/$KERNEL ;; esac
 case "$KCONFIG" in /*) ;; *) KCONFIG=$OLDPWD/$KCONFIG ;; esac
 case "$LAYOUT" in gpt | mbr | bare) ;; *) die "--layout must be gpt, mbr or bare" ;; esac
+case "$BIOS_LOADER" in extlinux | grub) ;; *) die "--bios-loader must be extlinux or grub" ;; esac
+[ "$LAYOUT" != bare ] || BIOS_LOADER=none
+# GRUB for UEFI (gpt) and/or BIOS (--bios-loader grub).
+GRUB=0
+{ [ "$LAYOUT" = gpt ] || [ "$BIOS_LOADER" = grub ]; } && GRUB=1
 case "$HOSTNAME_" in *[!A-Za-z0-9.-]* | "") die "bad --hostname '$HOSTNAME_'" ;; esac
 case "$MARKER" in *[\'\\]* | *$'\n'*) die "--marker must not hold quotes, backslashes or newlines" ;; esac
 [[ $RANDOM_MIB =~ ^[0-9]+$ ]] || die "--random-mib wants a number"
@@ -145,9 +163,9 @@ BUSYBOX=$(command -v busybox)
 file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
 	die "$BUSYBOX is not static (apt-get install busybox-static)"
 SYSLINUX_DIR=
-if [ "$LAYOUT" != bare ]; then
-	[ "$(id -u)" = 0 ] || die "--layout $LAYOUT needs root: extlinux installs into a" \
-		"mounted filesystem (loop device). Run as root, or use --layout bare."
+if [ "$BIOS_LOADER" = extlinux ]; then
+	[ "$(id -u)" = 0 ] || die "extlinux needs root: it installs into a mounted filesystem" \
+		"(loop device). Run as root, or use --bios-loader grub or --layout bare."
 	need extlinux extlinux
 	need losetup mount
 	need unshare util-linux
@@ -156,18 +174,22 @@ if [ "$LAYOUT" != bare ]; then
 	done
 	[ -n "$SYSLINUX_DIR" ] || die "syslinux gptmbr.bin/mbr.bin not found (apt-get install syslinux-common)"
 fi
+[ "$GRUB" = 0 ] || need grub-mkimage grub-common
 if [ "$LAYOUT" = gpt ]; then
-	need grub-mkimage grub-common
 	[ -d /usr/lib/grub/x86_64-efi ] || die "/usr/lib/grub/x86_64-efi missing (apt-get install grub-efi-amd64-bin)"
 	need mkfs.vfat dosfstools
 	need mcopy mtools
-	need mkswap util-linux
-else
-	need mkswap util-linux
 fi
+if [ "$BIOS_LOADER" = grub ]; then
+	for f in boot.img moddep.lst; do
+		[ -f "/usr/lib/grub/i386-pc/$f" ] || die "/usr/lib/grub/i386-pc/$f missing (apt-get install grub-pc-bin)"
+	done
+fi
+[ "$LAYOUT" = bare ] || need mkswap util-linux
 
-# GRUB modules built into BOOTX64.EFI (x86_64-efi).
-GRUB_MODULES="part_gpt part_msdos ext2 fat search search_fs_uuid linux boot serial terminal echo"
+# GRUB modules built into BOOTX64.EFI and core.img: everything the embedded
+# config and /boot/grub/grub.cfg use, so nothing is loaded from disk.
+GRUB_MODULES=(part_gpt part_msdos ext2 search search_fs_uuid linux boot serial terminal echo normal)
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
 export SOURCE_DATE_EPOCH
 # libext2fs stamps superblock and inodes with this instead of now.
@@ -312,7 +334,7 @@ EOF
 } >"$R/etc/fstab"
 [ -z "$ESP_UUID" ] || mkdir -p "$R/boot/efi"
 
-if [ "$LAYOUT" != bare ]; then
+if [ "$BIOS_LOADER" = extlinux ]; then
 	mkdir -p "$R/boot/extlinux"
 	cat >"$R/boot/extlinux/extlinux.conf" <<EOF
 # extlinux (syslinux $(dpkg-query -W -f='${Version}' extlinux 2>/dev/null || echo '?')), made by ferry scripts/mkdisk.sh
@@ -323,6 +345,27 @@ DEFAULT linux
 LABEL linux
 	KERNEL /boot/vmlinuz
 	APPEND $CMDLINE
+EOF
+fi
+if [ "$GRUB" = 1 ]; then
+	# Read by GRUB's normal mode; the embedded config of BOOTX64.EFI and
+	# core.img has found this filesystem and set \$prefix to /boot/grub.
+	mkdir -p "$R/boot/grub"
+	cat >"$R/boot/grub/grub.cfg" <<EOF
+# GRUB configuration of the ferry test system (scripts/mkdisk.sh)
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set default=0
+set timeout=0
+menuentry "ferry test system" {
+	search --no-floppy --fs-uuid --set=root $ROOT_UUID
+	linux /boot/vmlinuz $CMDLINE
+}
+EOF
+	cat >"$WORK/grub-early.cfg" <<EOF
+search --no-floppy --fs-uuid --set=root $ROOT_UUID
+set prefix=(\$root)/boot/grub
 EOF
 fi
 
@@ -433,7 +476,6 @@ say "making $LAYOUT image ${OUT#"$TOP"/} (${DISK_MIB} MiB)"
 rm -f "$OUT.tmp"
 truncate -s "$DISK_BYTES" "$OUT.tmp"
 
-s() { echo $(($1 * 2048)); } # MiB -> sectors
 case "$LAYOUT" in
 gpt)
 	cat >"$WORK/sfdisk" <<EOF
@@ -443,10 +485,10 @@ unit: sectors
 first-lba: 2048
 sector-size: 512
 
-start=$(s $BIOS_START), size=$(s $BIOS_MIB), type=21686148-6449-6E6F-744E-656564454649, uuid=$BIOS_PARTUUID, name="bios"
-start=$(s $ESP_START), size=$(s $ESP_MIB), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=$ESP_PARTUUID, name="EFI"
-start=$(s $SWAP_START), size=$(s $SWAP_MIB), type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, uuid=$SWAP_PARTUUID, name="swap"
-start=$(s $ROOT_START), size=$(s $ROOT_MIB), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$ROOT_PARTUUID, name="root", attrs="LegacyBIOSBootable"
+start=$((BIOS_START * 2048)), size=$((BIOS_MIB * 2048)), type=21686148-6449-6E6F-744E-656564454649, uuid=$BIOS_PARTUUID, name="bios"
+start=$((ESP_START * 2048)), size=$((ESP_MIB * 2048)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=$ESP_PARTUUID, name="EFI"
+start=$((SWAP_START * 2048)), size=$((SWAP_MIB * 2048)), type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, uuid=$SWAP_PARTUUID, name="swap"
+start=$((ROOT_START * 2048)), size=$((ROOT_MIB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$ROOT_PARTUUID, name="root", attrs="LegacyBIOSBootable"
 EOF
 	;;
 mbr)
@@ -456,8 +498,8 @@ label-id: 0x$MBR_ID
 unit: sectors
 sector-size: 512
 
-start=$(s $SWAP_START), size=$(s $SWAP_MIB), type=82
-start=$(s $ROOT_START), size=$(s $ROOT_MIB), type=83, bootable
+start=$((SWAP_START * 2048)), size=$((SWAP_MIB * 2048)), type=82
+start=$((ROOT_START * 2048)), size=$((ROOT_MIB * 2048)), type=83, bootable
 EOF
 	;;
 esac
@@ -491,24 +533,11 @@ if [ "$LAYOUT" = gpt ]; then
 	# ESP: a separate FAT file with GRUB, dd'd into partition 2.
 	E=$WORK/esp
 	mkdir -p "$E/EFI/BOOT"
-	# Runs as GRUB's embedded config (rescue parser: plain commands, no
-	# menuentry); on an error GRUB stops at its rescue prompt.
-	cat >"$WORK/grub.cfg" <<EOF
-# ferry test system, UEFI boot (scripts/mkdisk.sh)
-serial --unit=0 --speed=115200
-terminal_input serial console
-terminal_output serial console
-echo "ferry test system: GRUB (UEFI), root filesystem UUID $ROOT_UUID"
-search --no-floppy --fs-uuid --set=root $ROOT_UUID
-linux /boot/vmlinuz $CMDLINE
-boot
-EOF
 	# grub-mkimage, not grub-mkstandalone: the latter's memdisk tar
-	# carries the build time. Same result otherwise: a BOOTX64.EFI that
-	# needs nothing else on the ESP, with this config embedded.
-	run grub-mkimage -O x86_64-efi -o "$E/EFI/BOOT/BOOTX64.EFI" -p /EFI/BOOT \
-		-c "$WORK/grub.cfg" $GRUB_MODULES
-	cp "$WORK/grub.cfg" "$E/EFI/BOOT/grub.cfg.txt"
+	# carries the build time. The early config finds root and sets
+	# $prefix; GRUB's normal mode then reads /boot/grub/grub.cfg.
+	run grub-mkimage -O x86_64-efi -o "$E/EFI/BOOT/BOOTX64.EFI" -p /boot/grub \
+		-c "$WORK/grub-early.cfg" "${GRUB_MODULES[@]}" fat
 	find "$E" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 	# --invariant fixes the dates but also the volume id (1234-ABCD); put
 	# ours into the boot sector's BPB afterwards (FAT12/16: 0x27, FAT32: 0x43).
@@ -517,7 +546,7 @@ EOF
 	"FAT32   ") idoff=67 ;;
 	*) idoff=39 ;;
 	esac
-	printf "\\x${VFAT_ID:6:2}\\x${VFAT_ID:4:2}\\x${VFAT_ID:2:2}\\x${VFAT_ID:0:2}" |
+	printf '%b' "\\x${VFAT_ID:6:2}\\x${VFAT_ID:4:2}\\x${VFAT_ID:2:2}\\x${VFAT_ID:0:2}" |
 		dd of="$WORK/esp.img" bs=1 seek="$idoff" conv=notrunc status=none
 	run mcopy -i "$WORK/esp.img" -s -m -Q "$E/EFI" ::/
 	dd if="$WORK/esp.img" of="$OUT.tmp" bs=1M seek="$ESP_START" conv=notrunc,sparse status=none
@@ -536,7 +565,7 @@ reset_times() {
 	{
 		printf '%s\n' "ssv mtime $t" "ssv wtime $t" "ssv lastcheck $t" "ssv mnt_count 0" \
 			"ssv kbytes_written 0" 'ssv last_mounted ""'
-		[ "$LAYOUT" = bare ] || printf '%s\n' /boot/extlinux/ldlinux.sys /boot/extlinux/ldlinux.c32
+		[ "$BIOS_LOADER" != extlinux ] || printf '%s\n' /boot/extlinux/ldlinux.sys /boot/extlinux/ldlinux.c32
 		(cd "$R" && find . -printf '%P\n') | sed 's|^|/|'
 	} | awk -v t="$t" '
 		/^ssv / { print; next }
@@ -554,7 +583,7 @@ reset_times() {
 	fi
 }
 
-if [ "$LAYOUT" != bare ]; then
+if [ "$BIOS_LOADER" = extlinux ]; then
 	# extlinux into the mounted root filesystem, then the MBR boot code.
 	LOOP=$(losetup -o "$ROOT_OFF" --sizelimit "$ROOT_BYTES" -f --show "$OUT.tmp") ||
 		die "losetup failed (no free loop device?)"
@@ -562,6 +591,7 @@ if [ "$LAYOUT" != bare ]; then
 	# into the host's mount table, the mount dies with the namespace
 	# however this script ends, and ext4 records the same "last mounted
 	# on" every time.
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	if ! unshare -m --propagation private sh -c '
 		mount -t ext4 "$1" /mnt || exit 1
 		extlinux --install /mnt/boot/extlinux; rc=$?
@@ -588,9 +618,52 @@ if [ "$LAYOUT" != bare ]; then
 	[ "$hidden" = $((ROOT_OFF / 512)) ] ||
 		die "extlinux boot sector says the partition starts at sector $hidden, not $((ROOT_OFF / 512))"
 else
-	reset_times "$OUT.tmp"
-	run tune2fs -O has_journal "$OUT.tmp"
-	run e2fsck -fn "$OUT.tmp"
+	# No mount: libext2fs opens the partition as FILE?offset=BYTES.
+	reset_times "$OUT.tmp?offset=$ROOT_OFF"
+	run tune2fs -O has_journal "$OUT.tmp?offset=$ROOT_OFF"
+	run e2fsck -fn "$OUT.tmp?offset=$ROOT_OFF"
+fi
+
+if [ "$BIOS_LOADER" = grub ]; then
+	# What grub-install/grub-bios-setup do for a BIOS boot partition (gpt)
+	# or the gap before the first partition (mbr), done on the file:
+	# core.img at CORE_LBA with the blocklist in its first sector pointing
+	# at the rest of it, boot.img's code (not the partition table) in the
+	# MBR pointing at core.img.
+	if [ "$LAYOUT" = gpt ]; then
+		CORE_LBA=$((BIOS_START * 2048))
+		core_max=$((BIOS_MIB * MiB))
+	else
+		CORE_LBA=1
+		core_max=$((SWAP_START * MiB - 512))
+	fi
+	run grub-mkimage -O i386-pc -o "$WORK/core.img" -p /boot/grub \
+		-c "$WORK/grub-early.cfg" biosdisk "${GRUB_MODULES[@]}"
+	core_bytes=$(wc -c <"$WORK/core.img")
+	[ "$core_bytes" -le "$core_max" ] ||
+		die "GRUB core.img is $core_bytes bytes, over the $core_max bytes it has"
+	nsec=$(((core_bytes + 511) / 512))
+	# le BYTES VALUE: VALUE as BYTES little-endian bytes.
+	le() {
+		local i out=
+		for ((i = 0; i < $1; i++)); do
+			out=$out$(printf '\\x%02x' $((($2 >> (8 * i)) & 255)))
+		done
+		printf '%b' "$out"
+	}
+	# The blocklist (start u64, len u16, segment u16) ends sector 0.
+	bl=$(od -An -tu2 -j 508 -N4 "$WORK/core.img" | awk '{ print $1, $2 }')
+	[ "$bl" = "$((nsec - 1)) 2080" ] ||
+		die "unexpected blocklist in GRUB's core.img ('$bl'): GRUB changed?"
+	le 8 $((CORE_LBA + 1)) | dd of="$WORK/core.img" bs=1 seek=500 conv=notrunc status=none
+	dd if="$WORK/core.img" of="$OUT.tmp" bs=512 seek="$CORE_LBA" conv=notrunc status=none
+	cp /usr/lib/grub/i386-pc/boot.img "$WORK/boot.img"
+	# 0x5c: LBA of core.img; 0x64: boot drive 0xff (the one the BIOS
+	# booted); 0x66: the floppy check jump becomes two NOPs (a hard disk).
+	le 8 "$CORE_LBA" | dd of="$WORK/boot.img" bs=1 seek=$((0x5c)) conv=notrunc status=none
+	printf '\377' | dd of="$WORK/boot.img" bs=1 seek=$((0x64)) conv=notrunc status=none
+	printf '\220\220' | dd of="$WORK/boot.img" bs=1 seek=$((0x66)) conv=notrunc status=none
+	dd if="$WORK/boot.img" of="$OUT.tmp" bs=440 count=1 conv=notrunc status=none
 fi
 mv -f "$OUT.tmp" "$OUT"
 
@@ -608,6 +681,7 @@ ALLOC=$(du -B1 "$OUT" | cut -f1)
 {
 	echo "# made by scripts/mkdisk.sh; source it for the values"
 	echo "LAYOUT=$LAYOUT"
+	echo "BIOS_LOADER=$BIOS_LOADER"
 	echo "DISK_BYTES=$DISK_BYTES"
 	echo "DISK_ID=$DISK_UUID"
 	echo "ROOT_PART=$ROOT_PART"
@@ -642,29 +716,31 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 {
 	printf '%s: %s  %s, %d MiB, disk id %s, %s allocated\n' "$PROG" "${OUT#"$TOP"/}" \
 		"$LAYOUT" "$DISK_MIB" "${DISK_UUID:-none}" "$(mib "$ALLOC")"
-	fmt='  %-5s %-10s %11s %11s  %-8s %-36s %s\n'
-	# shellcheck disable=SC2059
-	printf "$fmt" part name offset size fs uuid "used / partuuid"
+	row() { printf '  %-5s %-10s %11s %11s  %-8s %-36s %s\n' "$@"; }
+	row part name offset size fs uuid "used / partuuid"
 	case "$LAYOUT" in
 	gpt)
-		printf "$fmt" 1 bios $((BIOS_START * MiB)) $((BIOS_MIB * MiB)) - - "0 / $BIOS_PARTUUID"
-		printf "$fmt" 2 EFI $((ESP_START * MiB)) $((ESP_MIB * MiB)) vfat "$ESP_UUID" "$(mib "$ESP_USED") / $ESP_PARTUUID"
-		printf "$fmt" 3 swap $((SWAP_START * MiB)) $((SWAP_MIB * MiB)) swap "$SWAP_UUID" "4 KiB / $SWAP_PARTUUID"
-		printf "$fmt" 4 root "$ROOT_OFF" "$ROOT_BYTES" ext4 "$ROOT_UUID" "$(mib "$ROOT_USED") / $ROOT_PARTUUID"
+		row 1 bios $((BIOS_START * MiB)) $((BIOS_MIB * MiB)) - - "0 / $BIOS_PARTUUID"
+		row 2 EFI $((ESP_START * MiB)) $((ESP_MIB * MiB)) vfat "$ESP_UUID" "$(mib "$ESP_USED") / $ESP_PARTUUID"
+		row 3 swap $((SWAP_START * MiB)) $((SWAP_MIB * MiB)) swap "$SWAP_UUID" "4 KiB / $SWAP_PARTUUID"
+		row 4 root "$ROOT_OFF" "$ROOT_BYTES" ext4 "$ROOT_UUID" "$(mib "$ROOT_USED") / $ROOT_PARTUUID"
 		;;
 	mbr)
-		printf "$fmt" 1 swap $((SWAP_START * MiB)) $((SWAP_MIB * MiB)) swap "$SWAP_UUID" "4 KiB / $SWAP_PARTUUID"
-		printf "$fmt" 2 root "$ROOT_OFF" "$ROOT_BYTES" ext4 "$ROOT_UUID" "$(mib "$ROOT_USED") / $ROOT_PARTUUID"
+		row 1 swap $((SWAP_START * MiB)) $((SWAP_MIB * MiB)) swap "$SWAP_UUID" "4 KiB / $SWAP_PARTUUID"
+		row 2 root "$ROOT_OFF" "$ROOT_BYTES" ext4 "$ROOT_UUID" "$(mib "$ROOT_USED") / $ROOT_PARTUUID"
 		;;
 	bare)
-		printf "$fmt" - root 0 "$ROOT_BYTES" ext4 "$ROOT_UUID" "$(mib "$ROOT_USED")"
+		row - root 0 "$ROOT_BYTES" ext4 "$ROOT_UUID" "$(mib "$ROOT_USED")"
 		;;
 	esac
-	case "$LAYOUT" in
-	gpt) echo "  boot: BIOS gptmbr.bin -> extlinux (part 4); UEFI \\EFI\\BOOT\\BOOTX64.EFI (GRUB) -> part 4" ;;
-	mbr) echo "  boot: BIOS mbr.bin -> extlinux (part 2, active)" ;;
-	bare) echo "  boot: none (data disk)" ;;
+	case "$LAYOUT-$BIOS_LOADER" in
+	gpt-extlinux) echo "  boot: BIOS gptmbr.bin -> extlinux (part 4, LegacyBIOSBootable)" ;;
+	gpt-grub) echo "  boot: BIOS GRUB boot.img -> core.img (part 1, $core_bytes bytes) -> /boot/grub/grub.cfg (part 4)" ;;
+	mbr-extlinux) echo "  boot: BIOS mbr.bin -> extlinux (part 2, active)" ;;
+	mbr-grub) echo "  boot: BIOS GRUB boot.img -> core.img (sectors 1-$nsec) -> /boot/grub/grub.cfg (part 2)" ;;
+	bare-*) echo "  boot: none (data disk)" ;;
 	esac
+	[ "$LAYOUT" != gpt ] || echo "  boot: UEFI \\EFI\\BOOT\\BOOTX64.EFI (GRUB) -> /boot/grub/grub.cfg (part 4)"
 	[ "$LAYOUT" = bare ] || echo "  cmdline: $CMDLINE"
 	echo "  data: $(wc -l <"$R/etc/ferry-test/SHA256SUMS") files in /srv, manifest sha256 $DATA_SUM"
 }

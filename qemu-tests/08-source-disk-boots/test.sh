@@ -2,9 +2,11 @@
 # The source disks the migration tests use really boot by themselves,
 # through their own bootloaders: a GPT image under SeaBIOS (gptmbr.bin +
 # extlinux) and under OVMF (GRUB as \EFI\BOOT\BOOTX64.EFI), an MBR image
-# under SeaBIOS (mbr.bin + extlinux). Each boot must reach the test
-# system's marker with its data intact and its fstab UUIDs resolvable,
-# then power off. Needs root (mkdisk.sh mounts a loop device).
+# under SeaBIOS (mbr.bin + extlinux), and a GPT image with GRUB for BIOS
+# (boot.img + core.img in the BIOS boot partition, set up by mkdisk.sh).
+# Each boot must reach the test system's marker with its data intact and
+# its fstab UUIDs resolvable, then power off. Needs root (mkdisk.sh mounts
+# a loop device for extlinux).
 # shellcheck source=qemu-tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 # shellcheck source=qemu-tests/disk.sh
@@ -13,7 +15,7 @@
 [ "$(id -u)" = 0 ] || q_skip "mkdisk.sh needs root (extlinux installs through a loop mount)"
 KERNEL=${KERNEL:-$Q_TOP/build/kernel/bzImage}
 [ -s "$KERNEL" ] || q_skip "$KERNEL missing (make kernel)"
-q_need "$QEMU" "$OVMF" extlinux grub-mkimage mkfs.vfat mcopy sfdisk
+q_need "$QEMU" "$OVMF" /usr/lib/grub/i386-pc/boot.img extlinux grub-mkimage mkfs.vfat mcopy sfdisk
 
 mk() {
 	local out=$1
@@ -30,9 +32,11 @@ mk() {
 check() {
 	local img=$1 fw=$2 what=$3
 	boot_disk "$img" "$fw" || q_fail "$what: no marker"
+	# Sets LAYOUT, ROOT_PART, MARKER, HOSTNAME, ... (mkdisk.sh).
 	# shellcheck disable=SC1091
 	. "$img.layout"
 	local root=vda$ROOT_PART data fstab
+	# shellcheck disable=SC2153
 	[ "$BOOT_LINE" = "FERRY-TEST: $MARKER on $HOSTNAME, root /dev/$root" ] ||
 		q_fail "$what: unexpected marker line: $BOOT_LINE"
 	data=$(boot_field DATA)
@@ -58,4 +62,7 @@ check "$Q_TMP/gpt.img" uefi "gpt, UEFI (GRUB)"
 mk "$Q_TMP/mbr.img" --layout mbr --size 256M --marker "mbr system is up"
 check "$Q_TMP/mbr.img" bios "mbr, BIOS (extlinux)"
 
-echo "ok: gpt boots under BIOS and UEFI, mbr under BIOS"
+mk "$Q_TMP/gpt-grub.img" --layout gpt --size 256M --bios-loader grub
+check "$Q_TMP/gpt-grub.img" bios "gpt, BIOS (GRUB)"
+
+echo "ok: gpt boots under BIOS (extlinux, GRUB) and UEFI (GRUB), mbr under BIOS (extlinux)"

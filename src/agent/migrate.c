@@ -370,6 +370,10 @@ static int send_disk(struct mig *m, uint32_t i)
 	uint64_t c = 0;
 
 	m->pg.disk = m->s[i].dst;
+	/* A mounted filesystem writes through its partition's page cache,
+	 * which the kernel does not keep coherent with the whole disk's:
+	 * drop ours so every read comes from the device. */
+	posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_DONTNEED);
 	posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (c < d->nchunks) {
 		uint64_t e, off, end;
@@ -476,6 +480,8 @@ static int verify_pass(struct mig *m, int resend, uint64_t *bad)
 		const struct bm_disk *d = &m->s[i].bm;
 		uint32_t block = d->chunk;
 		uint64_t c = 0;
+
+		posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_DONTNEED);
 
 		m->pg.disk = m->s[i].dst;
 		while (c < d->nchunks) {
@@ -761,7 +767,9 @@ int cmd_migrate(int argc, char **argv)
 	m.ac = &conn;
 	progress_init(&m.pg, m.json, 0);
 
-	/* 1. The sources, probed before anything goes on the wire. */
+	/* 1. The sources, probed before anything goes on the wire; what the
+	 * running system has in its page cache goes to the disks first. */
+	sync();
 	if (nspec == 0) {
 		if (src_discover(paths, PROTO_MAX_DISKS, &nspec, err, sizeof(err))) {
 			fail(&m, "%s", err);

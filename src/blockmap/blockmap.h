@@ -20,7 +20,8 @@ enum bm_method {
 	BM_WHOLE,	/* unknown content: every chunk */
 	BM_USED,	/* ext2/3/4 block bitmaps: allocated blocks only */
 	BM_HEADER,	/* swap: the header page only */
-	BM_TABLE,	/* space outside partitions: partition tables only */
+	BM_TABLE,	/* partition tables only: space outside partitions, a DOS
+			   extended partition (its EBRs) */
 };
 
 struct bm_part {
@@ -41,7 +42,8 @@ struct bm_disk {
 	char ptuuid[40];
 	char fstype[16];	/* filesystem directly on the disk, if any */
 	char uuid[40], label[64];
-	enum bm_method method;	/* for a disk with no table */
+	enum bm_method method;	/* no table: by fstype; a gpt/dos table:
+				   BM_TABLE; a table not mapped: BM_WHOLE */
 	size_t nparts;
 	struct bm_part parts[BM_MAX_PARTS];
 
@@ -58,7 +60,14 @@ struct bm_disk {
  * and for space outside partitions only the partition tables (MBR/GPT
  * primary at the start, the GPT backup at the end). chunk is a power of
  * two >= 4096 (0 = BM_CHUNK_DEFAULT). err gets a sentence naming the disk.
- * Returns 0 or -errno; on failure nothing needs freeing.
+ * Returns 0 or -errno (-EFBIG: the map would pass 64 MiB, use larger
+ * chunks); on failure nothing needs freeing. A filesystem that cannot be
+ * read is sent whole with a log_error, not a failure.
+ *
+ * A mounted ext filesystem's bitmaps are as fresh as its last writeback:
+ * sync before a pass, and probe again after FIFREEZE for the final one.
+ * The disk's own page cache is dropped first (it is not coherent with the
+ * partition device the filesystem writes through).
  */
 int bm_probe(const char *path, uint32_t chunk, struct bm_disk *d, char *err,
 	     size_t errcap);

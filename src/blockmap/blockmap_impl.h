@@ -54,8 +54,7 @@ int bm_probe_layout(int fd, struct bm_disk *d, struct bm_layout *lay, char *err,
  * filesystem cannot be used (why says what libext2fs or the bounds
  * checks said; the caller sends it whole); -EIO or -ENOMEM are fatal.
  */
-int bm_ext_mark(struct bm_disk *d, int fd, uint64_t start, uint64_t size, char *why,
-		size_t whycap);
+int bm_ext_mark(struct bm_disk *d, int fd, uint64_t start, uint64_t size, char *why, size_t whycap);
 
 /* map.c: sets every chunk overlapping [off, off + len), clipped to the disk. */
 void bm_mark(struct bm_disk *d, uint64_t off, uint64_t len);

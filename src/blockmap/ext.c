@@ -108,7 +108,8 @@ static int sb_check(int fd, uint64_t start, uint64_t size, uint32_t *bs, uint64_
 	if (n == 0 || ext2fs_le32_to_cpu(sb.s_first_data_block) >= n)
 		return why_set(why, whycap, "block count %" PRIu64 " is invalid", n);
 	if (n > size / *bs)
-		return why_set(why, whycap, "it claims %s (%" PRIu64 " blocks of %u), the partition is %s",
+		return why_set(why, whycap,
+			       "it claims %s (%" PRIu64 " blocks of %u), the partition is %s",
 			       fmt_bytes(n > UINT64_MAX / *bs ? UINT64_MAX : n * *bs, a, sizeof(a)),
 			       n, *bs, fmt_bytes(size, b, sizeof(b)));
 	*blocks = n;
@@ -183,10 +184,9 @@ static errcode_t mark_runs(struct bm_disk *d, ext2_filsys fs, uint64_t start, ui
 	return 0;
 }
 
-int bm_ext_mark(struct bm_disk *d, int fd, uint64_t start, uint64_t size, char *why,
-		size_t whycap)
+int bm_ext_mark(struct bm_disk *d, int fd, uint64_t start, uint64_t size, char *why, size_t whycap)
 {
-	struct ext_io_ctx io = { 0 };
+	struct ext_io_ctx io = {0};
 	ext2_filsys fs = NULL;
 	uint64_t blocks = 0;
 	uint32_t bs = 0;

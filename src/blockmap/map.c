@@ -115,9 +115,8 @@ static enum bm_method method_for(const char *fstype)
  * ext filesystem that libext2fs cannot use is sent whole with a warning;
  * only errors of the disk itself come back.
  */
-static int map_area(struct bm_disk *d, int fd, uint64_t start, uint64_t size,
-		    const char *fstype, uint32_t hdr_len, const char *what, enum bm_method *m,
-		    char *err, size_t errcap)
+static int map_area(struct bm_disk *d, int fd, uint64_t start, uint64_t size, const char *fstype,
+		    uint32_t hdr_len, const char *what, enum bm_method *m, char *err, size_t errcap)
 {
 	char why[256], sz[16];
 	int r;
@@ -171,6 +170,13 @@ static int disk_size(int fd, struct bm_disk *d, char *err, size_t errcap)
 	return 0;
 }
 
+static int is_regular(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int map_alloc(struct bm_disk *d, uint32_t chunk, char *err, size_t errcap)
 {
 	char cs[16], ms[16], lim[16];
@@ -193,8 +199,7 @@ static int map_alloc(struct bm_disk *d, uint32_t chunk, char *err, size_t errcap
 	return 0;
 }
 
-static int build(struct bm_disk *d, int fd, const struct bm_layout *lay, char *err,
-		 size_t errcap)
+static int build(struct bm_disk *d, int fd, const struct bm_layout *lay, char *err, size_t errcap)
 {
 	char what[32], sz[16];
 	size_t i, j;
@@ -294,6 +299,14 @@ int bm_probe(const char *path, uint32_t chunk, struct bm_disk *d, char *err, siz
 	r = disk_size(fd, d, err, errcap);
 	if (r)
 		goto out;
+	/*
+	 * A mounted filesystem writes through its partition's device, whose
+	 * page cache is not the whole disk's: pages of /dev/sda cached by an
+	 * earlier pass (while anyone holds it open) would show old bitmaps.
+	 * Drop them so tables and bitmaps come from the disk.
+	 */
+	if (!is_regular(fd))
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	r = map_alloc(d, chunk, err, errcap);
 	if (r)
 		goto out;

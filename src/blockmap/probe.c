@@ -83,8 +83,7 @@ static void copy_val(char *dst, size_t cap, const char *src)
 			dst[i] = '?';
 }
 
-static void add_extent(const struct bm_disk *d, struct bm_layout *lay, uint64_t off,
-		       uint64_t len)
+static void add_extent(const struct bm_disk *d, struct bm_layout *lay, uint64_t off, uint64_t len)
 {
 	if (off >= d->size || len == 0)
 		return;
@@ -167,8 +166,8 @@ static int probe_fs(int fd, uint64_t off, uint64_t size, struct fsid *id)
 		id->hdr_len = BM_SWAP_HDR;
 		if (blkid_probe_lookup_value(pr, "SBMAGIC_OFFSET", &v, NULL) == 0 &&
 		    parse_u64(v, 1u << 20, &moff) == 0 && moff + 10 > BM_SWAP_HDR)
-			id->hdr_len = (uint32_t)((moff + 10 + BM_SWAP_HDR - 1) / BM_SWAP_HDR *
-						 BM_SWAP_HDR);
+			id->hdr_len =
+			    (uint32_t)((moff + 10 + BM_SWAP_HDR - 1) / BM_SWAP_HDR * BM_SWAP_HDR);
 	}
 out:
 	blkid_free_probe(pr);
@@ -328,7 +327,8 @@ static int read_parts(struct bm_disk *d, int fd, blkid_partlist ls, blkid_partta
 		p->number = blkid_partition_get_partno(par);
 		p->method = BM_WHOLE;
 		/* libblkid counts in 512-byte units whatever the sector size. */
-		if (s < 0 || n < 0 || (uint64_t)s > UINT64_MAX / 512 || (uint64_t)n > UINT64_MAX / 512)
+		if (s < 0 || n < 0 || (uint64_t)s > UINT64_MAX / 512 ||
+		    (uint64_t)n > UINT64_MAX / 512)
 			s = n = 0;
 		p->start = (uint64_t)s * 512;
 		p->size = (uint64_t)n * 512;
@@ -406,8 +406,8 @@ int bm_probe_layout(int fd, struct bm_disk *d, struct bm_layout *lay, char *err,
 		return r;
 	}
 	if (id.ambivalent) {
-		log_info("%s: %s: more than one signature on the disk; sending it whole",
-			 d->path, fmt_bytes(d->size, sz, sizeof(sz)));
+		log_info("%s: %s: more than one signature on the disk; sending it whole", d->path,
+			 fmt_bytes(d->size, sz, sizeof(sz)));
 		lay->whole = 1;
 	}
 	memcpy(d->fstype, id.type, sizeof(d->fstype));

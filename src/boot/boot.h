@@ -81,6 +81,7 @@ struct boot_entry {
 	struct boot_file initrd[BOOT_INITRD_MAX];
 	size_t ninitrd;
 	char cmdline[BOOT_CMDLINE_MAX];
+	char fs_hint[64];	     /* "UUID=..." from grub's search --set=root */
 	char note[BOOT_NOTE_MAX];    /* what was ignored or guessed, or "" */
 };
 

@@ -94,7 +94,18 @@ struct boot_ctx {
 	int esp;		/* fstab's /boot/efi or /efi, else first ESP */
 	char *fstab;		/* root's /etc/fstab, NUL-terminated */
 	size_t fstab_len;
+	int fstab_err;		/* why fstab is NULL */
 };
+
+struct boot_fstab_ent {
+	char spec[256], file[256], type[32], opts[256];
+	int line;
+	int bad;		/* not the four fields of an entry */
+};
+/* The next entry of fstab text (comments and blank lines skipped): 1, or
+ * 0 at the end. */
+int boot_fstab_next(struct cur *c, int *lineno, struct boot_fstab_ent *e);
+int boot_fstab_opt(const struct boot_fstab_ent *e, const char *opt);
 
 const char *boot_fs_name(enum boot_fstype fs);
 int boot_fs_is_ext(enum boot_fstype fs);
@@ -169,6 +180,12 @@ int boot_fat_efi(int fd, uint64_t off, uint64_t size, struct boot_efi *out, char
  */
 int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwant,
 		     unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap);
+/* An unlinked memory file (memfd, else O_TMPFILE or an unlinked file in
+ * /tmp) for a copy of a kernel or initrd; fd or -errno. */
+int boot_tmpfd(const char *name);
+/* Copies a file of an ext filesystem into a new boot_tmpfd; *len its size. */
+int boot_ext_to_fd(struct boot_ext *fs, const char *path, uint64_t cap, int fd, uint64_t *len);
+
 /* BusyBox used for gzip/xz/lzma/bzip2; the live environment has it here. */
 #define BOOT_BUSYBOX "/bin/busybox"
 

@@ -563,11 +563,14 @@ int mbr_grow_last(uint8_t *first, size_t len, uint32_t lsec, uint64_t disk_bytes
 			    fmt_bytes(disk_bytes, b1, sizeof(b1)), (unsigned long long)sectors,
 			    last + 1, (unsigned long long)(last_end - 1));
 	end_excl = align_end(sectors, lsec);
-	/* A size field holds 32 bits too (a start of 0 could overflow it). */
-	if (end_excl - p[last].start > 0xffffffffull)
-		end_excl = align_end((uint64_t)p[last].start + 0xffffffffull, lsec);
 	if (end_excl <= last_end)
 		return 0;
+	/* The size field holds 32 bits too (a start of 0 could overflow it). */
+	if (end_excl - p[last].start > 0xffffffffull) {
+		end_excl = align_end((uint64_t)p[last].start + 0xffffffffull, lsec);
+		if (end_excl <= last_end)
+			return 0;
+	}
 
 	ent = first + MBR_PART_OFF + (size_t)last * MBR_PART_LEN;
 	put_le32(ent + 12, (uint32_t)(end_excl - p[last].start));

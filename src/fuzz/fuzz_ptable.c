@@ -8,6 +8,7 @@
  * detected as GPT, its backup header checks out, and relocating it again
  * changes nothing.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint8_t region[PTABLE_REGION_LEN], copy[PTABLE_REGION_LEN];
+static uint8_t input[PTABLE_REGION_LEN], region[PTABLE_REGION_LEN], copy[PTABLE_REGION_LEN];
 static uint8_t backup[GPT_BACKUP_MAX], backup2[GPT_BACKUP_MAX];
 
 static uint32_t le32(const uint8_t *p)
@@ -82,12 +83,69 @@ static void check_backup(const struct gpt_reloc *r, uint32_t lsec)
 		abort();
 }
 
+/* One disk size: relocate (and relocate again), then grow as MBR. */
+static void one(const uint8_t *in, size_t len, uint32_t lsec, unsigned flags, uint64_t disk,
+		enum ptable_kind kind)
+{
+	char err[PTABLE_ERR_LEN];
+	enum ptable_kind kind2;
+	struct gpt_reloc r, r2;
+	struct mbr_grow g;
+	int rc;
+
+	memcpy(region, in, len);
+	memcpy(copy, in, len);
+	err[0] = 0;
+	rc = gpt_relocate(region, len, lsec, disk, flags, backup, sizeof(backup), &r, err,
+			  sizeof(err));
+	if (rc < 0) {
+		if (!err[0] || memcmp(region, copy, len) != 0)
+			abort();
+		/*
+		 * What detect calls a GPT only fails to fit the disk, or to
+		 * grow (no partition, or two ending last).
+		 */
+		if (kind == PTABLE_GPT && rc != -ENOSPC &&
+		    !((flags & GPT_GROW_LAST) && (rc == -ENOENT || rc == -EBADMSG)))
+			abort();
+	} else {
+		if (kind != PTABLE_GPT ||
+		    ptable_detect(region, len, lsec, &kind2, err, sizeof(err)) != 0 ||
+		    kind2 != PTABLE_GPT)
+			abort();
+		check_backup(&r, lsec);
+		if (r.backup_off + r.backup_len > disk ||
+		    (r.grown &&
+		     (r.grown_new_bytes <= r.grown_old_bytes ||
+		      r.grown_start_lba * lsec + r.grown_new_bytes > (r.last_usable + 1) * lsec)))
+			abort();
+		memcpy(copy, region, len);
+		memcpy(backup2, backup, r.backup_len);
+		if (gpt_relocate(region, len, lsec, disk, flags, backup, sizeof(backup), &r2, err,
+				 sizeof(err)) != 0 ||
+		    r2.grown != 0 || r2.backup_off != r.backup_off ||
+		    memcmp(region, copy, len) != 0 || memcmp(backup, backup2, r.backup_len) != 0)
+			abort();
+	}
+
+	memcpy(region, in, len);
+	err[0] = 0;
+	rc = mbr_grow_last(region, len, lsec, disk, &g, err, sizeof(err));
+	if (rc < 0 && (!err[0] || memcmp(region, in, len) != 0))
+		abort();
+	if (rc == 0 && !g.grown && memcmp(region, in, len) != 0)
+		abort();
+	if (rc == 0 && g.grown &&
+	    (ptable_detect(region, len, lsec, &kind2, err, sizeof(err)) != 0 ||
+	     kind2 != PTABLE_MBR || g.new_bytes <= g.old_bytes ||
+	     g.start_lba * lsec + g.new_bytes > disk))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[PTABLE_ERR_LEN];
-	enum ptable_kind kind, kind2;
-	struct gpt_reloc r, r2;
-	struct mbr_grow g;
+	enum ptable_kind kind;
 	uint64_t disk;
 	uint32_t lsec;
 	unsigned flags;
@@ -100,49 +158,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	flags = data[0] & 2 ? GPT_GROW_LAST : 0;
 	disk = le64(data + 1);
 	len = size - HDR_LEN;
-	if (len > sizeof(region))
-		len = sizeof(region);
-	memcpy(region, data + HDR_LEN, len);
+	if (len > sizeof(input))
+		len = sizeof(input);
+	memcpy(input, data + HDR_LEN, len);
 	if (data[0] & 4)
-		fix_crcs(region, len, lsec);
+		fix_crcs(input, len, lsec);
 
 	err[0] = 0;
-	rc = ptable_detect(region, len, lsec, &kind, err, sizeof(err));
+	rc = ptable_detect(input, len, lsec, &kind, err, sizeof(err));
 	if (rc < 0 && !err[0])
 		abort();
 
-	memcpy(copy, region, len);
-	err[0] = 0;
-	rc = gpt_relocate(region, len, lsec, disk, flags, backup, sizeof(backup), &r, err,
-			  sizeof(err));
-	if (rc < 0) {
-		if (!err[0] || memcmp(region, copy, len) != 0)
-			abort();
-	} else {
-		if (ptable_detect(region, len, lsec, &kind2, err, sizeof(err)) != 0 ||
-		    kind2 != PTABLE_GPT)
-			abort();
-		check_backup(&r, lsec);
-		memcpy(copy, region, len);
-		memcpy(backup2, backup, r.backup_len);
-		if (gpt_relocate(region, len, lsec, disk, flags, backup, sizeof(backup), &r2, err,
-				 sizeof(err)) != 0 ||
-		    r2.grown != 0 || r2.backup_off != r.backup_off ||
-		    memcmp(region, copy, len) != 0 || memcmp(backup, backup2, r.backup_len) != 0)
-			abort();
-	}
-
-	memcpy(region, data + HDR_LEN, len);
-	memcpy(copy, region, len);
-	err[0] = 0;
-	rc = mbr_grow_last(region, len, lsec, disk, &g, err, sizeof(err));
-	if (rc < 0 && (!err[0] || memcmp(region, copy, len) != 0))
-		abort();
-	if (rc == 0 && !g.grown && memcmp(region, copy, len) != 0)
-		abort();
-	if (rc == 0 && g.grown &&
-	    (ptable_detect(region, len, lsec, &kind2, err, sizeof(err)) != 0 ||
-	     kind2 != PTABLE_MBR))
-		abort();
+	/*
+	 * The size bytes are few among many, so mutations rarely touch them:
+	 * also try a smaller disk and one about the size of the region (the
+	 * backup then falls inside it).
+	 */
+	one(input, len, lsec, flags, disk, kind);
+	one(input, len, lsec, flags, disk >> 4, kind);
+	one(input, len, lsec, flags, len + disk % (256 * 1024), kind);
 	return 0;
 }

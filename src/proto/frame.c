@@ -88,18 +88,27 @@ void proto_rx_init(struct proto_rx *rx, void *buf, size_t cap)
 	rx->why[0] = 0;
 }
 
-static void rx_compact(struct proto_rx *rx)
+/*
+ * Frames are parsed where they lie; the unparsed tail is moved to the
+ * front only when it is small or the space behind it runs out, so a
+ * stream of 1 MiB DATA frames is not copied a second time.
+ */
+static void rx_compact(struct proto_rx *rx, int force)
 {
+	size_t tail = rx->len - rx->done;
+
 	if (rx->done == 0)
 		return;
-	memmove(rx->buf, rx->buf + rx->done, rx->len - rx->done);
-	rx->len -= rx->done;
+	if (!force && tail > 65536 && rx->cap - rx->len >= 65536)
+		return;
+	memmove(rx->buf, rx->buf + rx->done, tail);
+	rx->len = tail;
 	rx->done = 0;
 }
 
 uint8_t *proto_rx_space(struct proto_rx *rx, size_t *avail)
 {
-	rx_compact(rx);
+	rx_compact(rx, 0);
 	*avail = rx->cap - rx->len;
 	return rx->buf + rx->len;
 }
@@ -139,11 +148,12 @@ int proto_rx_next(struct proto_rx *rx, struct proto_frame *f)
 
 	if (rx->err)
 		return rx->err;
-	rx_compact(rx);
-	held = rx->len;
-	if (held < PROTO_HDR_LEN)
+	held = rx->len - rx->done;
+	if (held < PROTO_HDR_LEN) {
+		rx_compact(rx, 0);
 		return 0;
-	h = rx->buf;
+	}
+	h = rx->buf + rx->done;
 	len = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
 	max = frame_max_len(h[0]);
 	if (max < 0) {
@@ -161,13 +171,17 @@ int proto_rx_next(struct proto_rx *rx, struct proto_frame *f)
 			 proto_type_name(h[0]), len);
 		return rx_fail(rx, -EMSGSIZE, why);
 	}
-	if (held - PROTO_HDR_LEN < len)
+	if (held - PROTO_HDR_LEN < len) {
+		/* The rest of this frame must fit behind it. */
+		if (rx->cap - rx->done < PROTO_HDR_LEN + (size_t)len)
+			rx_compact(rx, 1);
 		return 0;
+	}
 	f->type = h[0];
 	f->flags = h[1];
 	f->len = len;
 	f->payload = h + PROTO_HDR_LEN;
-	rx->done = PROTO_HDR_LEN + len;
+	rx->done += PROTO_HDR_LEN + len;
 	return 1;
 }
 

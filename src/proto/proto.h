@@ -80,8 +80,8 @@ struct proto_frame {
 struct proto_rx {
 	uint8_t *buf;
 	size_t cap;
-	size_t len;	/* bytes held */
-	size_t done;	/* bytes of the last frame handed out */
+	size_t len;	/* end of the bytes held */
+	size_t done;	/* start of the bytes not yet handed out as frames */
 	int err;
 	char why[96];
 };

@@ -485,6 +485,23 @@ static void test_mbr(void)
 	ok(rc == 0 && g.grown == 0 && !memcmp(region, saved, 512),
 	   "mbr: same-size disk: nothing to grow, nothing changed");
 
+	/* It starts inside the disk's unaligned last MiB: nothing to grow. */
+	memset(region, 0, 512);
+	region[446 + 4] = 0x83;
+	wr32(region + 446 + 8, 204850);
+	wr32(region + 446 + 12, 40);
+	region[510] = 0x55;
+	region[511] = 0xaa;
+	memcpy(saved, region, 512);
+	rc = mbr_grow_last(region, 512, 512, 204900ull * 512, &g, err, sizeof(err));
+	ok(rc == 0 && g.grown == 0 && !memcmp(region, saved, 512),
+	   "mbr: a partition past the last aligned MiB is left alone");
+	/* A 2 TiB disk exactly: the partition ends at sector 2^32 - 1. */
+	wr32(region + 446 + 8, 2048);
+	rc = mbr_grow_last(region, 512, 512, 2ull << 40, &g, err, sizeof(err));
+	ok(rc == 0 && g.grown == 1 && rd32(region + 446 + 12) == 0xffffffffu - 2047,
+	   "mbr: on a 2 TiB disk it ends at the last 32-bit LBA");
+
 	/* The last partition is extended: refused, not half-done. */
 	if (sh("truncate -s 64M e.img && printf 'label: dos\\nsize=16MiB\\ntype=5\\nsize=8MiB\\n' "
 	       "| sfdisk -q e.img") == 0 &&

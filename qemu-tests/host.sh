@@ -1,0 +1,171 @@
+# qemu-tests/host.sh - host-mode helpers, sourced after lib.sh: the real
+# receiver (`ferry-init serve`) on 127.0.0.1 with file-backed disks, and
+# source disk images made with the real tools (sfdisk, mkfs.ext4 -d,
+# mkswap, mkfs.vfat) without root.
+# shellcheck shell=bash disable=SC2034
+
+FERRY_INIT=${FERRY_INIT:-$FERRY_OUT/ferry-init}
+H_PORT=
+H_TOKEN=
+H_PID=
+H_LOG=
+
+# h_serve NAME=PATH...: starts the receiver (one session, then exit) and
+# waits for its port.
+h_serve() {
+	local args=() d
+	for d in "$@"; do
+		args+=(--disk "$d")
+	done
+	H_TOKEN=$("$FERRY" token)
+	H_LOG=$Q_TMP/serve.$RANDOM.log
+	: >"$H_LOG.result"
+	timeout -k 5 "${H_TIMEOUT:-300}" "$FERRY_INIT" serve --listen 127.0.0.1:0 \
+		--token "$H_TOKEN" --result "$H_LOG.result" --once "${args[@]}" \
+		>"$H_LOG" 2>&1 &
+	H_PID=$!
+	Q_PIDS+=("$H_PID")
+	local i
+	for i in $(seq 1 100); do
+		H_PORT=$(sed -n 's/^FERRY READY port=\([0-9]*\).*/\1/p' "$H_LOG.result")
+		[ -n "$H_PORT" ] && return 0
+		kill -0 "$H_PID" 2>/dev/null || q_fail "ferry-init serve exited: $(cat "$H_LOG")"
+		sleep 0.05
+	done
+	q_fail "ferry-init serve did not start listening: $(cat "$H_LOG")"
+}
+
+# h_wait_serve: waits for the receiver to exit; returns its exit status.
+h_wait_serve() {
+	local rc=0
+	wait "$H_PID" || rc=$?
+	return "$rc"
+}
+
+# h_files DIR MB SEED: a tree of real files: random data, text, a symlink,
+# a sparse file, nested directories.
+h_files() {
+	local dir=$1 mb=$2 seed=$3
+	mkdir -p "$dir/data/nested/deeper" "$dir/etc"
+	python3 - "$dir" "$mb" "$seed" <<'PY'
+import os, random, sys
+d, mb, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(seed)
+left = mb << 20
+i = 0
+while left > 0:
+    n = min(left, r.choice([4096, 65536, 1 << 20, 3 << 20]) + r.randrange(4096))
+    with open(os.path.join(d, "data", "f%03d.bin" % i), "wb") as f:
+        f.write(r.randbytes(n))
+    left -= n
+    i += 1
+with open(os.path.join(d, "data/nested/deeper/words.txt"), "w") as f:
+    for k in range(20000):
+        f.write("line %d %x\n" % (k, r.getrandbits(32)))
+with open(os.path.join(d, "data/sparse.img"), "wb") as f:
+    f.seek(8 << 20)
+    f.write(b"end")
+os.symlink("nested/deeper/words.txt", os.path.join(d, "data/link"))
+with open(os.path.join(d, "etc/hostname"), "w") as f:
+    f.write("source-%d\n" % seed)
+PY
+}
+
+# h_mkdisk LAYOUT OUT MB [DATA_MB]: gpt (ESP vfat + ext4 + swap), mbr
+# (ext4 + swap), bare (ext4 on the whole disk). Prints nothing.
+h_mkdisk() {
+	local layout=$1 out=$2 mb=$3 data=${4:-24}
+	local root=$Q_TMP/root.$RANDOM
+	h_files "$root" "$data" "$mb"
+	rm -f "$out"
+	truncate -s "${mb}M" "$out"
+	case "$layout" in
+	gpt)
+		sfdisk -q "$out" <<EOT
+label: gpt
+size=16M, type=uefi
+size=$((mb - 16 - 1 - 16))M, type=linux
+type=swap
+EOT
+		mkfs.vfat -C "$Q_TMP/esp.img" $((16 * 1024)) >/dev/null
+		dd if="$Q_TMP/esp.img" of="$out" bs=1M seek=1 conv=notrunc status=none
+		mkfs.ext4 -q -F -d "$root" -E offset=$((17 << 20)) "$out" "$((mb - 16 - 1 - 16))M"
+		local swoff=$(((17 + mb - 16 - 1 - 16) << 20))
+		truncate -s 15M "$Q_TMP/swap.img"
+		mkswap -q "$Q_TMP/swap.img"
+		dd if="$Q_TMP/swap.img" of="$out" bs=1M seek=$((swoff >> 20)) conv=notrunc status=none
+		rm -f "$Q_TMP/esp.img" "$Q_TMP/swap.img"
+		;;
+	mbr)
+		sfdisk -q "$out" <<EOT
+label: dos
+size=$((mb - 1 - 16))M, type=83
+type=82
+EOT
+		mkfs.ext4 -q -F -d "$root" -E offset=$((1 << 20)) "$out" "$((mb - 1 - 16))M"
+		truncate -s 15M "$Q_TMP/swap.img"
+		mkswap -q "$Q_TMP/swap.img"
+		dd if="$Q_TMP/swap.img" of="$out" bs=1M seek=$((mb - 16)) conv=notrunc status=none
+		rm -f "$Q_TMP/swap.img"
+		;;
+	bare)
+		mkfs.ext4 -q -F -d "$root" "$out"
+		;;
+	*) q_fail "h_mkdisk: unknown layout $layout" ;;
+	esac
+	rm -rf "$root"
+}
+
+# h_part_off IMG N: byte offset of partition N (sfdisk's view).
+h_part_off() {
+	sfdisk -J "$1" | python3 -c 'import json,sys
+t = json.load(sys.stdin)["partitiontable"]
+p = t["partitions"][int(sys.argv[1]) - 1]
+print(p["start"] * t.get("sectorsize", 512))' "$2"
+}
+
+# h_part_size IMG N: byte size of partition N.
+h_part_size() {
+	sfdisk -J "$1" | python3 -c 'import json,sys
+t = json.load(sys.stdin)["partitiontable"]
+p = t["partitions"][int(sys.argv[1]) - 1]
+print(p["size"] * t.get("sectorsize", 512))' "$2"
+}
+
+# h_extract IMG OFF SIZE OUT: copies a partition out of an image.
+h_extract() {
+	dd if="$1" of="$4" bs=64K iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none
+}
+
+# h_same_files A.ext4 B.ext4: every file identical (debugfs rdump + diff).
+h_same_files() {
+	local a=$Q_TMP/rd.a.$RANDOM b=$Q_TMP/rd.b.$RANDOM
+	mkdir -p "$a" "$b"
+	debugfs -R "rdump / $a" "$1" >/dev/null 2>&1 || q_fail "debugfs rdump of $1 failed"
+	debugfs -R "rdump / $b" "$2" >/dev/null 2>&1 || q_fail "debugfs rdump of $2 failed"
+	diff -r --no-dereference "$a" "$b" >/dev/null || q_fail "files differ between $1 and $2"
+	local n
+	n=$(find "$a" -type f | wc -l)
+	[ "$n" -gt 3 ] || q_fail "only $n files in $1: the test tree is missing"
+	rm -rf "$a" "$b"
+}
+
+# h_fsck IMG: e2fsck -fn clean.
+h_fsck() {
+	e2fsck -fn "$1" >"$Q_TMP/fsck.log" 2>&1 || q_fail "e2fsck -fn $1: $(tail -n 5 "$Q_TMP/fsck.log")"
+}
+
+# h_json_field FILE EVENT FIELD: a field of the last NDJSON event of that kind.
+h_json_field() {
+	python3 - "$@" <<'PY'
+import json, sys
+v = None
+for l in open(sys.argv[1]):
+    l = l.strip()
+    if l.startswith("{"):
+        o = json.loads(l)
+        if o.get("event") == sys.argv[2]:
+            v = o.get(sys.argv[3])
+print("" if v is None else v)
+PY
+}
