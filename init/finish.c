@@ -1,45 +1,254 @@
 /*
  * finish.c - the end of a migration on the destination: everything
- * flushed, the partition tables fixed for the real disk size, the first
- * MiB written last, the last partition grown if asked, and a report of
- * whether the result can boot.
+ * flushed, the partition table fixed for the real disk size (the GPT
+ * backup moved to the end, the last partition grown if asked), the first
+ * MiB written last, the filesystem grown, and a report of whether the
+ * result can boot. Every step says what it did in the report.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "boot/boot.h"
 #include "common/common.h"
+#include "disk/ptable.h"
 #include "init.h"
 #include "receive.h"
 
-static int write_head(struct recv_disk *d, struct proto_report *r)
-{
-	size_t off = 0;
+#define FSCK_MS (30 * 60 * 1000)
 
-	while (off < d->head_len) {
-		ssize_t n = pwrite(d->fd, d->head + off, d->head_len - off, (off_t)off);
+static uint8_t backup[GPT_BACKUP_MAX];
+static struct boot_report boot_rep;
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			proto_report_add(r, PROTO_FAIL, "%s: writing the first MiB: %s", d->name,
-					 strerror(n < 0 ? errno : EIO));
-			return -EIO;
-		}
-		off += (size_t)n;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
 	}
-	if (fdatasync(d->fd) < 0) {
-		proto_report_add(r, PROTO_FAIL, "%s: flush after the first MiB: %s", d->name,
-				 strerror(errno));
+	return 0;
+}
+
+/* e2fsck and resize2fs from the rootfs (or the host's PATH in host mode),
+ * pointed at the partition with libext2fs' "?offset=" syntax, so neither
+ * partition devices nor a re-read of the table are needed. */
+static int run_tool(const char *tool, const char *arg1, const char *arg2,
+		    const char *arg3, const char *arg4, char *out, size_t cap)
+{
+	int p[2], st = 0;
+	size_t got = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin", 0);
+		execlp(tool, tool, arg1, arg2, arg3, arg4, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return -errno;
+	}
+	for (;;) {
+		char junk[512];
+		ssize_t n = read(p[0], got + 1 < cap ? out + got : junk,
+				 got + 1 < cap ? cap - 1 - got : sizeof(junk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (got + 1 < cap)
+			got += (size_t)n;
+	}
+	out[got] = 0;
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *last_line(char *s)
+{
+	size_t n = strlen(s);
+	char *p;
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = 0;
+	p = strrchr(s, '\n');
+	return p ? p + 1 : s;
+}
+
+static void grow_fs(struct recv_disk *d, uint32_t part, uint64_t start, uint64_t bytes,
+		    struct proto_report *r)
+{
+	char dev[300], size[32], out[4096], sz[32];
+	uint8_t sb[2];
+	int rc;
+
+	/* Only ext2/3/4 can be grown here: its magic sits at 1024 + 56. */
+	if (pread(d->fd, sb, 2, (off_t)(start + 1080)) != 2 || sb[0] != 0x53 || sb[1] != 0xef) {
+		proto_report_add(r, PROTO_WARN,
+				 "%s: partition %u grown to %s; its filesystem is not ext2/3/4, "
+				 "grow it from the migrated system", d->name, part,
+				 fmt_bytes(bytes, sz, sizeof(sz)));
+		return;
+	}
+	snprintf(dev, sizeof(dev), "%s?offset=%llu", d->path, (unsigned long long)start);
+	snprintf(size, sizeof(size), "%lluK", (unsigned long long)(bytes / 1024));
+	log_info("%s: checking partition %u before growing it (e2fsck -fy)", d->name, part);
+	rc = run_tool("e2fsck", "-fy", dev, NULL, NULL, out, sizeof(out));
+	/* 0: clean, 1: errors fixed; anything else: do not resize. */
+	if (rc > 1) {
+		proto_report_add(r, PROTO_FAIL, "%s: e2fsck of partition %u failed (exit %d): %s",
+				 d->name, part, rc, last_line(out));
+		return;
+	}
+	rc = run_tool("resize2fs", dev, size, NULL, NULL, out, sizeof(out));
+	if (rc != 0) {
+		proto_report_add(r, PROTO_FAIL, "%s: resize2fs of partition %u failed (exit %d): %s",
+				 d->name, part, rc, last_line(out));
+		return;
+	}
+	proto_report_add(r, PROTO_PASS, "%s: partition %u and its ext filesystem grown to %s",
+			 d->name, part, fmt_bytes(bytes, sz, sizeof(sz)));
+}
+
+/* Fixes the table in the held first MiB; writes the GPT backup. */
+static int fix_table(struct recv_disk *d, int grow, struct proto_report *r,
+		     uint32_t *gpart, uint64_t *gstart, uint64_t *gbytes)
+{
+	char err[PTABLE_ERR_LEN], a[32], b[32];
+	enum ptable_kind kind;
+	int ret;
+
+	*gpart = 0;
+	if (ptable_detect(d->head, d->head_len, d->lsec, &kind, err, sizeof(err))) {
+		proto_report_add(r, PROTO_WARN, "%s: partition table not understood (%s); left as sent",
+				 d->name, err);
+		return 0;
+	}
+	/* Every GPT: on a disk of the same size this changes nothing, and it
+	 * also repairs a source whose backup was not at its end. */
+	if (kind == PTABLE_GPT) {
+		struct gpt_reloc g;
+		uint8_t zero[4096];
+
+		ret = gpt_relocate(d->head, d->head_len, d->lsec, d->dst_size,
+				   grow ? GPT_GROW_LAST : 0, backup, sizeof(backup), &g, err,
+				   sizeof(err));
+		if (ret) {
+			proto_report_add(r, PROTO_FAIL, "%s: GPT not moved to the end of the disk: %s",
+					 d->name, err);
+			return ret;
+		}
+		if ((ret = pwrite_all(d->fd, backup, g.backup_len, g.backup_off))) {
+			proto_report_add(r, PROTO_FAIL, "%s: writing the GPT backup: %s", d->name,
+					 strerror(-ret));
+			return ret;
+		}
+		/* The copied backup header in the middle is stale now. */
+		memset(zero, 0, sizeof(zero));
+		if (g.old_alt_lba != g.last_lba && d->lsec <= sizeof(zero) &&
+		    (g.old_alt_lba + 1) * d->lsec <= d->dst_size &&
+		    g.old_alt_lba * d->lsec >= d->head_len &&
+		    g.old_alt_lba * d->lsec < g.backup_off)
+			pwrite_all(d->fd, zero, d->lsec, g.old_alt_lba * d->lsec);
+		if (fdatasync(d->fd) < 0)
+			return -errno;
+		if (g.old_alt_lba != g.last_lba)
+			proto_report_add(r, PROTO_PASS,
+					 "%s: GPT backup moved to the end of the %s disk (last LBA %llu)",
+					 d->name, fmt_bytes(d->dst_size, a, sizeof(a)),
+					 (unsigned long long)g.last_lba);
+		if (grow && g.grown) {
+			*gpart = g.grown;
+			*gstart = g.grown_start_lba * d->lsec;
+			*gbytes = g.grown_new_bytes;
+			proto_report_add(r, PROTO_PASS, "%s: partition %u grown from %s to %s",
+					 d->name, g.grown, fmt_bytes(g.grown_old_bytes, a, sizeof(a)),
+					 fmt_bytes(g.grown_new_bytes, b, sizeof(b)));
+		} else if (grow) {
+			proto_report_add(r, PROTO_PASS, "%s: the last partition already fills the disk",
+					 d->name);
+		}
+	} else if (kind == PTABLE_MBR && grow) {
+		struct mbr_grow g;
+
+		if (mbr_grow_last(d->head, d->head_len, d->lsec, d->dst_size, &g, err, sizeof(err))) {
+			proto_report_add(r, PROTO_WARN, "%s: not grown: %s", d->name, err);
+			return 0;
+		}
+		if (g.grown) {
+			*gpart = g.grown;
+			*gstart = g.start_lba * d->lsec;
+			*gbytes = g.new_bytes;
+			proto_report_add(r, PROTO_PASS, "%s: partition %u grown from %s to %s",
+					 d->name, g.grown, fmt_bytes(g.old_bytes, a, sizeof(a)),
+					 fmt_bytes(g.new_bytes, b, sizeof(b)));
+		}
+	} else if (kind == PTABLE_NONE && grow) {
+		proto_report_add(r, PROTO_WARN, "%s: no partition table: nothing to grow", d->name);
+	}
+	return 0;
+}
+
+static int write_head(struct recv_disk *d, struct proto_report *r)
+{
+	int ret = pwrite_all(d->fd, d->head, d->head_len, 0);
+
+	if (ret || fdatasync(d->fd) < 0) {
+		proto_report_add(r, PROTO_FAIL, "%s: writing the first MiB: %s", d->name,
+				 strerror(ret ? -ret : errno));
 		return -EIO;
 	}
 	return 0;
 }
 
+static void readiness(struct recv_state *st, struct proto_report *r)
+{
+	char specs[PROTO_MAX_DISKS][300];
+	const char *v[PROTO_MAX_DISKS];
+	size_t i;
+
+	for (i = 0; i < st->ndisks; i++) {
+		snprintf(specs[i], sizeof(specs[i]), "%s=%s", st->d[i].name, st->d[i].path);
+		v[i] = specs[i];
+	}
+	memset(&boot_rep, 0, sizeof(boot_rep));
+	if (boot_inspect(v, st->ndisks, &boot_rep)) {
+		proto_report_add(r, PROTO_WARN, "boot-readiness could not be checked");
+		return;
+	}
+	for (i = 0; i < boot_rep.n; i++)
+		proto_report_add(r, (uint8_t)boot_rep.line[i].level, "%s", boot_rep.line[i].text);
+	if (boot_rep.dropped)
+		proto_report_add(r, (uint8_t)boot_rep.verdict, "(%zu more lines not shown)",
+				 boot_rep.dropped);
+}
+
 int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r)
 {
 	char err[PROTO_TEXT_MAX], a[32], b[32];
+	int grow = (flags & PROTO_PLAN_GROW) != 0;
 	uint32_t i;
 	int ret = 0;
 
@@ -49,15 +258,20 @@ int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r)
 	}
 	for (i = 0; i < st->ndisks; i++) {
 		struct recv_disk *d = &st->d[i];
+		uint32_t gpart = 0;
+		uint64_t gstart = 0, gbytes = 0;
 
-		if (write_head(d, r)) {
+		if (fix_table(d, grow, r, &gpart, &gstart, &gbytes) || write_head(d, r)) {
 			ret = -EIO;
 			continue;
 		}
-		proto_report_add(r, PROTO_PASS, "%s: %s written and flushed (disk %s)", d->name,
-				 fmt_bytes(d->written, a, sizeof(a)),
+		proto_report_add(r, PROTO_PASS, "%s: %s written and flushed, first MiB last (disk %s)",
+				 d->name, fmt_bytes(d->written, a, sizeof(a)),
 				 fmt_bytes(d->dst_size, b, sizeof(b)));
+		if (gpart)
+			grow_fs(d, gpart, gstart, gbytes, r);
 	}
-	(void)flags;
+	if (ret == 0)
+		readiness(st, r);
 	return ret;
 }

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "boot/boot.h"
 #include "common/common.h"
 #include "init.h"
 
@@ -55,6 +57,30 @@ void rescue_shell(const char *why)
 	}
 }
 
+/* Loads the migrated system's default kernel for kexec; says why not. */
+static int kexec_migrated(const struct serve_config *sc)
+{
+	char specs[DISK_MAX][300], err[512];
+	const char *v[DISK_MAX];
+	size_t i;
+	int r;
+
+	if (!sc || sc->ndisks == 0) {
+		log_error("kexec: no disks to load the migrated kernel from");
+		return -ENODEV;
+	}
+	for (i = 0; i < sc->ndisks; i++) {
+		snprintf(specs[i], sizeof(specs[i]), "%s=%s", sc->disks[i].name, sc->disks[i].path);
+		v[i] = specs[i];
+	}
+	r = boot_kexec_load(v, sc->ndisks, err, sizeof(err));
+	if (r)
+		log_error("%s", err);
+	else
+		log_info("kexec: the migrated kernel is loaded; starting it");
+	return r;
+}
+
 void hand_off(enum init_handoff h, const struct serve_config *sc)
 {
 	log_info("hand-off: %s", init_handoff_name(h));
@@ -64,8 +90,11 @@ void hand_off(enum init_handoff h, const struct serve_config *sc)
 		rescue_shell("hand-off to shell");
 		break;
 	case INIT_HANDOFF_KEXEC:
-		/* Loading the migrated kernel needs a migrated disk. */
-		log_error("kexec: no migrated system to load; rebooting instead");
+		if (kexec_migrated(sc) == 0) {
+			result_line("FERRY HANDOFF kexec");
+			reboot(RB_KEXEC);
+		}
+		log_error("kexec failed; rebooting instead");
 		/* fall through */
 	case INIT_HANDOFF_REBOOT:
 		result_line("FERRY HANDOFF reboot");

@@ -358,6 +358,7 @@ terminal_input serial console
 terminal_output serial console
 set default=0
 set timeout=0
+set timeout_style=hidden
 menuentry "ferry test system" {
 	search --no-floppy --fs-uuid --set=root $ROOT_UUID
 	linux /boot/vmlinuz $CMDLINE
@@ -559,7 +560,8 @@ fi
 
 # reset_times DEV: mke2fs -d copies each file's ctime (touch cannot set
 # it) and the kernel's mount stamps the superblock and extlinux's files with
-# the wall clock; put the fixed time back everywhere.
+# the wall clock; put the fixed time back everywhere. Without root, also
+# gives every file to root (mke2fs -d copies the owner).
 reset_times() {
 	local t=@$SOURCE_DATE_EPOCH
 	{
@@ -567,10 +569,11 @@ reset_times() {
 			"ssv kbytes_written 0" 'ssv last_mounted ""'
 		[ "$BIOS_LOADER" != extlinux ] || printf '%s\n' /boot/extlinux/ldlinux.sys /boot/extlinux/ldlinux.c32
 		(cd "$R" && find . -printf '%P\n') | sed 's|^|/|'
-	} | awk -v t="$t" '
+	} | awk -v t="$t" -v chown="$([ "$(id -u)" = 0 ] || echo 1)" '
 		/^ssv / { print; next }
 		{ gsub(/"/, "\\\""); p = "\"" $0 "\""
 		  print "sif " p " ctime " t; print "sif " p " atime " t
+		  if (chown) { print "sif " p " uid 0"; print "sif " p " gid 0" }
 		  if (index($0, "/boot/extlinux") == 1) {
 			print "sif " p " mtime " t; print "sif " p " crtime " t; print "sif " p " generation 0"; print "sif " p " version 0"
 			n = split("atime_extra ctime_extra mtime_extra crtime_extra", x, " ")
@@ -720,7 +723,7 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 	row part name offset size fs uuid "used / partuuid"
 	case "$LAYOUT" in
 	gpt)
-		row 1 bios $((BIOS_START * MiB)) $((BIOS_MIB * MiB)) - - "0 / $BIOS_PARTUUID"
+		row 1 bios $((BIOS_START * MiB)) $((BIOS_MIB * MiB)) - - "${core_bytes:-0} / $BIOS_PARTUUID"
 		row 2 EFI $((ESP_START * MiB)) $((ESP_MIB * MiB)) vfat "$ESP_UUID" "$(mib "$ESP_USED") / $ESP_PARTUUID"
 		row 3 swap $((SWAP_START * MiB)) $((SWAP_MIB * MiB)) swap "$SWAP_UUID" "4 KiB / $SWAP_PARTUUID"
 		row 4 root "$ROOT_OFF" "$ROOT_BYTES" ext4 "$ROOT_UUID" "$(mib "$ROOT_USED") / $ROOT_PARTUUID"

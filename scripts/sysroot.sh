@@ -8,6 +8,7 @@
 # is only relinked.  Debian's own glibc-built .a files never enter it, and
 # nothing is compiled against /usr/include.
 set -eu
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PKGS="bearssl util-linux e2fsprogs libzstd"

@@ -16,11 +16,17 @@
 
 void progress_init(struct progress *p, int json, uint64_t total)
 {
+	/* Event times count from the first use, across phases. */
+	static uint64_t start_ms;
+
+	if (!start_ms)
+		start_ms = time_now_ms();
 	memset(p, 0, sizeof(*p));
 	p->json = json;
 	p->tty = !json && isatty(STDERR_FILENO);
 	p->total = total;
-	p->t0_ms = p->last_ms = time_now_ms();
+	p->t0_ms = start_ms;
+	p->last_ms = time_now_ms();
 	p->phase = "sending";
 }
 

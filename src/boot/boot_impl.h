@@ -164,10 +164,18 @@ struct boot_efi {
 	char path[BOOT_EFI_MAX][64];   /* "/EFI/debian/grubx64.efi" */
 	int fallback;		       /* /EFI/BOOT/BOOTX64.EFI (or other arch) */
 	char fallback_name[64];
+	char cfg_path[64];	       /* "/EFI/redhat/grub.cfg", or "" */
+	uint32_t cfg_clus, cfg_size;
+	char env_dir[24];	       /* "redhat" when /EFI/redhat/grubenv exists */
+	uint32_t env_clus, env_size;
 };
 /* Lists /EFI/ * / *.efi on the vfat filesystem at off. */
 int boot_fat_efi(int fd, uint64_t off, uint64_t size, struct boot_efi *out, char *err,
 		 size_t errcap);
+
+/* A file's bytes by its first cluster and size (from boot_fat_efi). */
+int boot_fat_read(int fd, uint64_t off, uint64_t size, uint32_t clus, uint32_t fsize, size_t cap,
+		  char **out, char *err, size_t errcap);
 
 /* ---- initramfs ----------------------------------------------------- */
 

@@ -20,7 +20,7 @@
 #include "boot/boot_impl.h"
 
 #define LINE_MAX_LEN (16u * 1024) /* longer lines are refused */
-#define G_WORDS	     512
+#define G_WORDS	     2048 /* a 4 KiB command line has at most 2048 */
 #define G_CMDBUF     (32u * 1024)
 #define G_VARS	     96
 #define G_VAR_NAME   48
@@ -532,6 +532,8 @@ struct gscan {
 	size_t w[G_WORDS];
 	int open, close;
 	int cmd_line;
+	size_t wstart;			/* the word being read */
+	int quoted;
 	char errtext[160];
 };
 
@@ -568,7 +570,30 @@ static int gput(struct gscan *s, const char *p, size_t n)
 	return 0;
 }
 
-static int gexpand(struct gscan *s)
+/* Ends the word being read (kept if quoted or not empty), starts another. */
+static int gbreak(struct gscan *s)
+{
+	int r;
+
+	if (s->blen > s->wstart || s->quoted) {
+		if (s->nw >= G_WORDS) {
+			snprintf(s->errtext, sizeof(s->errtext),
+				 "command at line %d has more than %d words", s->cmd_line, G_WORDS);
+			return -E2BIG;
+		}
+		if ((r = gput(s, "", 1)))
+			return r;
+		s->w[s->nw++] = s->wstart;
+	}
+	s->wstart = s->blen;
+	s->quoted = 0;
+	return 0;
+}
+
+/* $name or ${name}; unquoted (split), the value is split into words on
+ * blanks as GRUB does, which is how "linux /k $kernelopts" gets its
+ * arguments. */
+static int gexpand(struct gscan *s, int split)
 {
 	char name[G_VAR_NAME];
 	const char *v;
@@ -609,8 +634,21 @@ static int gexpand(struct gscan *s)
 	v = gvar_get(s->loc, name);
 	if (!v)
 		v = gvar_get(s->glob, name);
-	if (v)
+	if (v && !split)
 		return gput(s, v, strlen(v));
+	if (v) {
+		int r;
+
+		for (; *v; v++) {
+			if (*v == ' ' || *v == '\t' || *v == '\n')
+				r = gbreak(s);
+			else
+				r = gput(s, v, 1);
+			if (r)
+				return r;
+		}
+		return 0;
+	}
 	if (s->e) {
 		char tag[G_VAR_NAME + 4];
 
@@ -627,8 +665,7 @@ static int gexpand(struct gscan *s)
  */
 static int gnext(struct gscan *s)
 {
-	int ch, quoted, r, start;
-	size_t wstart;
+	int ch, r, start;
 
 	s->blen = s->nw = 0;
 	s->open = s->close = 0;
@@ -668,13 +705,8 @@ static int gnext(struct gscan *s)
 			continue;
 		}
 		/* a word */
-		if (s->nw >= G_WORDS) {
-			snprintf(s->errtext, sizeof(s->errtext),
-				 "command at line %d has more than %d words", s->cmd_line, G_WORDS);
-			return -E2BIG;
-		}
-		wstart = s->blen;
-		quoted = 0;
+		s->wstart = s->blen;
+		s->quoted = 0;
 		for (;;) {
 			ch = gpeek(s);
 			if (ch < 0 || ch == ' ' || ch == '\t' || ch == '\n' || ch == ';' ||
@@ -683,7 +715,7 @@ static int gnext(struct gscan *s)
 			gtake(s);
 			r = 0;
 			if (ch == '\'') {
-				quoted = 1;
+				s->quoted = 1;
 				start = s->line;
 				while ((ch = gtake(s)) >= 0 && ch != '\'') {
 					char cc = (char)ch;
@@ -697,7 +729,7 @@ static int gnext(struct gscan *s)
 					return -EBADMSG;
 				}
 			} else if (ch == '"') {
-				quoted = 1;
+				s->quoted = 1;
 				start = s->line;
 				while ((ch = gtake(s)) >= 0 && ch != '"') {
 					char cc = (char)ch;
@@ -712,7 +744,7 @@ static int gnext(struct gscan *s)
 							continue;
 						}
 					} else if (ch == '$') {
-						if ((r = gexpand(s)))
+						if ((r = gexpand(s, 0)))
 							return r;
 						continue;
 					}
@@ -731,7 +763,7 @@ static int gnext(struct gscan *s)
 				if (nx >= 0 && nx != '\n')
 					r = gput(s, &cc, 1);
 			} else if (ch == '$') {
-				r = gexpand(s);
+				r = gexpand(s, 1);
 			} else {
 				char cc = (char)ch;
 
@@ -740,15 +772,14 @@ static int gnext(struct gscan *s)
 			if (r)
 				return r;
 		}
-		if ((r = gput(s, "", 1)))
-			return r;
-		if (!quoted && !strcmp(s->buf + wstart, "{")) {
-			s->blen = wstart;
+		/* "{" and "}" mean blocks only as whole, unquoted words. */
+		if (!s->quoted && s->blen == s->wstart + 1 && s->buf[s->wstart] == '{') {
+			s->blen = s->wstart;
 			s->open = 1;
 			return 1;
 		}
-		if (!quoted && !strcmp(s->buf + wstart, "}")) {
-			s->blen = wstart;
+		if (!s->quoted && s->blen == s->wstart + 1 && s->buf[s->wstart] == '}') {
+			s->blen = s->wstart;
 			if (!s->nw) {
 				s->close = 1;
 				return 1;
@@ -756,11 +787,8 @@ static int gnext(struct gscan *s)
 			s->pending_close = 1;
 			return 1;
 		}
-		if (!quoted && s->blen == wstart + 1) { /* empty after expansion */
-			s->blen = wstart;
-			continue;
-		}
-		s->w[s->nw++] = wstart;
+		if ((r = gbreak(s)))
+			return r;
 	}
 }
 

@@ -6,9 +6,11 @@
  * initrd path. Read-only; the parsing itself is bootcfg.c's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "boot/boot_impl.h"
 
@@ -192,8 +194,11 @@ out:
 	return r;
 }
 
+/* grub.cfg text read from vol; its grubenv from the same directory, or
+ * the one given (an ESP is not ext: its caller reads it). */
 static int parse_grub(struct boot_ctx *c, int vol, const char *path, const char *text,
-		      size_t len, struct boot_entry *e, char *err, size_t errcap)
+		      size_t len, const char *genv, size_t genvlen, struct boot_entry *e,
+		      char *err, size_t errcap)
 {
 	char envpath[BOOT_PATH_MAX], *env = NULL;
 	struct boot_bls *bls = NULL;
@@ -203,8 +208,8 @@ static int parse_grub(struct boot_ctx *c, int vol, const char *path, const char 
 	const char *slash = strrchr(path, '/');
 	int r;
 
-	boot_ctx_ext(c, vol, &fs);
-	if (slash && (size_t)(slash - path) < sizeof(envpath) - 8) {
+	if (!genv && !boot_ctx_ext(c, vol, &fs) && slash &&
+	    (size_t)(slash - path) < sizeof(envpath) - 8) {
 		snprintf(envpath, sizeof(envpath), "%.*s/grubenv", (int)(slash - path), path);
 		if (boot_ext_read(fs, envpath, 64 * 1024, &env, &envlen))
 			env = NULL, envlen = 0;
@@ -212,7 +217,8 @@ static int parse_grub(struct boot_ctx *c, int vol, const char *path, const char 
 	memset(&scratch, 0, sizeof(scratch));
 	if (memmem(text, len, "blscfg", 6) && (r = load_bls(c, &bls, &nbls, &scratch)))
 		goto out;
-	r = boot_parse_grub_bls(path, text, len, env, envlen, bls, nbls, e, err, errcap);
+	r = boot_parse_grub_bls(path, text, len, genv ? genv : env, genv ? genvlen : envlen, bls,
+				nbls, e, err, errcap);
 	if (!r && scratch.note[0])
 		boot_note(e, "%s", scratch.note);
 out:
@@ -220,6 +226,50 @@ out:
 		boot_bls_free(&bls[i]);
 	free(bls);
 	free(env);
+	return r;
+}
+
+/* No configuration on root or /boot: a full grub.cfg may live on the ESP
+ * (RHEL 8 and older Fedora with UEFI keep it in /EFI/<vendor>/). */
+static int esp_grub(struct boot_ctx *c, struct boot_entry *e, char *where, size_t wcap,
+		    char *err, size_t errcap)
+{
+	const struct boot_vol *v = &c->vol[c->esp];
+	struct boot_efi efi;
+	char why[160], *text = NULL, *env = NULL;
+	int fd, r;
+
+	fd = open(c->disk[v->disk].path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = boot_fat_efi(fd, v->start, v->size, &efi, why, sizeof(why));
+	if (r || !efi.cfg_path[0]) {
+		r = -ENOENT;
+		goto out;
+	}
+	snprintf(where, wcap, "%s:%s", v->name, efi.cfg_path);
+	snprintf(e->config, sizeof(e->config), "%s", where);
+	r = boot_fat_read(fd, v->start, v->size, efi.cfg_clus, efi.cfg_size, BOOT_CONFIG_MAX,
+			  &text, why, sizeof(why));
+	if (r) {
+		r = boot_err(err, errcap, r, "%s: %s", where, why);
+		goto out;
+	}
+	if (efi.env_dir[0] && boot_fat_read(fd, v->start, v->size, efi.env_clus, efi.env_size,
+					     64 * 1024, &env, why, sizeof(why)))
+		env = NULL;
+	r = parse_grub(c, c->esp, efi.cfg_path, text, efi.cfg_size, env ? env : "",
+		       env ? efi.env_size : 0, e, why, sizeof(why));
+	snprintf(e->config, sizeof(e->config), "%s", where);
+	if (r == -ENOENT && memmem(text, efi.cfg_size, "configfile", 10))
+		r = boot_err(err, errcap, r, "%s only chains (configfile) to a grub.cfg that is not "
+			     "on %s", where, c->vol[c->root].name);
+	else if (r)
+		r = boot_err(err, errcap, r, "%s: %s", where, why);
+out:
+	free(text);
+	free(env);
+	close(fd);
 	return r;
 }
 
@@ -240,11 +290,21 @@ int boot_locate_entry(struct boot_ctx *c, struct boot_entry *e, int *kvol,
 		if (file_on(c, vol, cands[i].path))
 			cand = &cands[i];
 	}
+	if (!cand && c->esp >= 0) {
+		r = esp_grub(c, e, where, sizeof(where), err, errcap);
+		if (r != -ENOENT || e->config[0]) {
+			if (r)
+				return r;
+			vol = c->esp;
+			goto files;
+		}
+	}
 	if (!cand)
 		return boot_err(err, errcap, -ENOENT,
-				"no grub.cfg, extlinux.conf or syslinux.cfg on %s%s%s",
+				"no grub.cfg, extlinux.conf or syslinux.cfg on %s%s%s%s",
 				c->vol[c->root].name, c->boot >= 0 ? " or " : "",
-				c->boot >= 0 ? c->vol[c->boot].name : "");
+				c->boot >= 0 ? c->vol[c->boot].name : "",
+				c->esp >= 0 ? " or in the ESP's /EFI/*/" : "");
 	snprintf(where, sizeof(where), "%s:%s", c->vol[vol].name, cand->path);
 	boot_ctx_ext(c, vol, &fs);
 	r = boot_ext_read(fs, cand->path, BOOT_CONFIG_MAX, &text, &len);
@@ -256,7 +316,7 @@ int boot_locate_entry(struct boot_ctx *c, struct boot_entry *e, int *kvol,
 	if (r)
 		return boot_err(err, errcap, r, "%s: %s", where, strerror(-r));
 	if (cand->grub)
-		r = parse_grub(c, vol, cand->path, text, len, e, perr, sizeof(perr));
+		r = parse_grub(c, vol, cand->path, text, len, NULL, 0, e, perr, sizeof(perr));
 	else
 		r = boot_parse_extlinux(cand->path, text, len, e, perr, sizeof(perr));
 	free(text);
@@ -264,6 +324,7 @@ int boot_locate_entry(struct boot_ctx *c, struct boot_entry *e, int *kvol,
 	snprintf(e->config, sizeof(e->config), "%s", where);
 	if (r)
 		return boot_err(err, errcap, r, "%s: %s", where, perr);
+files:
 	r = resolve(c, e, vol, &e->kernel, "kernel", err, errcap);
 	if (r < 0)
 		return r;

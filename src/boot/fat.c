@@ -189,7 +189,7 @@ fail:
 struct fat_ent {
 	char name[256];
 	uint8_t attr;
-	uint32_t clus;
+	uint32_t clus, size;
 };
 
 static uint8_t sfn_sum(const uint8_t *n)
@@ -217,6 +217,7 @@ static int fat_each(const uint8_t *d, size_t len, int (*fn)(void *, const struct
 		const uint8_t *p, *name;
 		uint8_t attr, nt;
 		uint16_t hi, lo;
+		uint32_t fsize;
 		size_t i, o;
 
 		cur_ref(&c, &p, 32);
@@ -263,10 +264,12 @@ static int fat_each(const uint8_t *d, size_t len, int (*fn)(void *, const struct
 			boot_le16(&f, &hi);
 			boot_skip(&f, 4);
 			boot_le16(&f, &lo);
+			boot_le32(&f, &fsize);
 		}
 		memset(&e, 0, sizeof(e));
 		e.attr = attr;
 		e.clus = (uint32_t)hi << 16 | lo;
+		e.size = fsize;
 		if (attr & 0x08) { /* volume label */
 			have_lfn = 0;
 			continue;
@@ -344,6 +347,19 @@ static int efi_cb(void *arg, const struct fat_ent *e)
 	size_t n = strlen(e->name);
 	char p[64];
 
+	if (!(e->attr & 0x10) && !strcasecmp(e->name, "grub.cfg") &&
+	    (!o->cfg_path[0] || !strcasecmp(o->cfg_path, "/EFI/BOOT/grub.cfg"))) {
+		/* A vendor directory's grub.cfg before the fallback one. */
+		snprintf(o->cfg_path, sizeof(o->cfg_path), "/EFI/%.20s/grub.cfg", a->sub);
+		o->cfg_clus = e->clus;
+		o->cfg_size = e->size;
+	}
+	if (!(e->attr & 0x10) && !strcasecmp(e->name, "grubenv") &&
+	    (!o->env_dir[0] || !strcasecmp(o->env_dir, "BOOT"))) {
+		snprintf(o->env_dir, sizeof(o->env_dir), "%.20s", a->sub);
+		o->env_clus = e->clus;
+		o->env_size = e->size;
+	}
 	if ((e->attr & 0x10) || n < 5 || strcasecmp(e->name + n - 4, ".efi"))
 		return 0;
 	snprintf(p, sizeof(p), "/EFI/%.20s/%.30s", a->sub, e->name);
@@ -361,7 +377,7 @@ int boot_fat_efi(int fd, uint64_t off, uint64_t size, struct boot_efi *out, char
 		 size_t errcap)
 {
 	struct fat f;
-	struct find_arg fa = { "EFI", 1, { "", 0, 0 }, 0 };
+	struct find_arg fa;
 	struct subdirs *sd = NULL;
 	struct efi_arg ea;
 	uint8_t *d = NULL;
@@ -369,6 +385,9 @@ int boot_fat_efi(int fd, uint64_t off, uint64_t size, struct boot_efi *out, char
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	memset(&fa, 0, sizeof(fa));
+	fa.name = "EFI";
+	fa.dir = 1;
 	if ((r = fat_open(&f, fd, off, size, err, errcap)))
 		return r;
 	if ((r = fat_dir(&f, 0, &d, &len)))
@@ -381,7 +400,9 @@ int boot_fat_efi(int fd, uint64_t off, uint64_t size, struct boot_efi *out, char
 	if (!fa.found.clus)
 		return boot_err(err, errcap, -EBADMSG, "/EFI has no clusters");
 	if ((r = fat_dir(&f, fa.found.clus, &d, &len)))
-		return boot_err(err, errcap, r, "cannot read /EFI: %s", strerror(-r));
+		return boot_err(err, errcap, r, "cannot read /EFI: %s",
+				r == -EFBIG ? "its cluster chain loops or is over 256 KiB"
+					    : strerror(-r));
 	sd = calloc(1, sizeof(*sd));
 	if (!sd) {
 		r = -ENOMEM;
@@ -401,5 +422,46 @@ int boot_fat_efi(int fd, uint64_t off, uint64_t size, struct boot_efi *out, char
 out:
 	free(sd);
 	free(d);
+	return r;
+}
+
+int boot_fat_read(int fd, uint64_t off, uint64_t size, uint32_t clus, uint32_t fsize, size_t cap,
+		  char **out, char *err, size_t errcap)
+{
+	struct fat f;
+	char *buf;
+	size_t n = 0, k, steps = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = fat_open(&f, fd, off, size, err, errcap)))
+		return r;
+	if (fsize > cap)
+		return boot_err(err, errcap, -EFBIG, "%u bytes, more than %zu", fsize, cap);
+	buf = malloc((size_t)fsize + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (n < fsize) {
+		uint64_t at = f.data_off + (uint64_t)(clus - 2) * f.clus_bytes;
+
+		if (clus < 2 || clus > f.nclus + 1 || at + f.clus_bytes > f.size ||
+		    ++steps > f.nclus) {
+			r = boot_err(err, errcap, -EBADMSG, "broken cluster chain");
+			goto fail;
+		}
+		k = fsize - n < f.clus_bytes ? fsize - n : f.clus_bytes;
+		if ((r = boot_pread_full(fd, buf + n, k, off + at)))
+			goto fail;
+		n += k;
+		if (n < fsize && (r = fat_next(&f, clus, &clus)) <= 0) {
+			r = boot_err(err, errcap, -EBADMSG, "cluster chain ends before the file");
+			goto fail;
+		}
+	}
+	buf[n] = 0;
+	*out = buf;
+	return 0;
+fail:
+	free(buf);
 	return r;
 }
