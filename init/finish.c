@@ -43,10 +43,10 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 }
 
 /* e2fsck and resize2fs from the rootfs (or the host's PATH in host mode),
- * pointed at the partition with libext2fs' "?offset=" syntax, so neither
- * partition devices nor a re-read of the table are needed. */
-static int run_tool(const char *tool, const char *arg1, const char *arg2,
-		    const char *arg3, const char *arg4, char *out, size_t cap)
+ * pointed at the partition with libext2fs' "?offset=" syntax on a block
+ * device, so neither partition devices nor a re-read of the table are
+ * needed. Output (both streams) into out. */
+static int run_tool_argv(const char *const *argv, char *out, size_t cap)
 {
 	int p[2], st = 0;
 	size_t got = 0;
@@ -59,7 +59,7 @@ static int run_tool(const char *tool, const char *arg1, const char *arg2,
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin", 0);
-		execlp(tool, tool, arg1, arg2, arg3, arg4, (char *)NULL);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
@@ -86,6 +86,14 @@ static int run_tool(const char *tool, const char *arg1, const char *arg2,
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+static int run_tool(const char *tool, const char *a1, const char *a2, const char *a3,
+		    const char *a4, char *out, size_t cap)
+{
+	const char *argv[] = { tool, a1, a2, a3, a4, NULL };
+
+	return run_tool_argv(argv, out, cap);
+}
+
 static const char *last_line(char *s)
 {
 	size_t n = strlen(s);
@@ -100,7 +108,7 @@ static const char *last_line(char *s)
 static void grow_fs(struct recv_disk *d, uint32_t part, uint64_t start, uint64_t bytes,
 		    struct proto_report *r)
 {
-	char dev[300], size[32], out[4096], sz[32];
+	char dev[300], size[32], out[4096], sz[32], loopdev[300] = "";
 	uint8_t sb[2];
 	int rc;
 
@@ -112,24 +120,48 @@ static void grow_fs(struct recv_disk *d, uint32_t part, uint64_t start, uint64_t
 				 fmt_bytes(bytes, sz, sizeof(sz)));
 		return;
 	}
-	snprintf(dev, sizeof(dev), "%s?offset=%llu", d->path, (unsigned long long)start);
 	snprintf(size, sizeof(size), "%lluK", (unsigned long long)(bytes / 1024));
+	if (d->is_blk) {
+		snprintf(dev, sizeof(dev), "%s?offset=%llu", d->path, (unsigned long long)start);
+	} else {
+		/* resize2fs truncates a regular file to the filesystem's size
+		 * whatever the offset: a file-backed disk (host mode) goes
+		 * through a loop device over the partition instead. */
+		char off[32], lim[32];
+
+		snprintf(off, sizeof(off), "%llu", (unsigned long long)start);
+		snprintf(lim, sizeof(lim), "%llu", (unsigned long long)bytes);
+		rc = run_tool_argv((const char *[]){ "losetup", "-f", "--show", "-o", off,
+						     "--sizelimit", lim, d->path, NULL },
+				   out, sizeof(out));
+		if (rc != 0 || strncmp(out, "/dev/loop", 9)) {
+			proto_report_add(r, PROTO_WARN,
+					 "%s: partition %u grown to %s; its filesystem not (a file-backed "
+					 "disk needs a loop device: %s)", d->name, part,
+					 fmt_bytes(bytes, sz, sizeof(sz)), last_line(out));
+			return;
+		}
+		snprintf(dev, sizeof(dev), "%s", last_line(out));
+		snprintf(loopdev, sizeof(loopdev), "%s", dev);
+	}
 	log_info("%s: checking partition %u before growing it (e2fsck -fy)", d->name, part);
 	rc = run_tool("e2fsck", "-fy", dev, NULL, NULL, out, sizeof(out));
 	/* 0: clean, 1: errors fixed; anything else: do not resize. */
 	if (rc > 1) {
 		proto_report_add(r, PROTO_FAIL, "%s: e2fsck of partition %u failed (exit %d): %s",
 				 d->name, part, rc, last_line(out));
-		return;
+		goto out;
 	}
 	rc = run_tool("resize2fs", dev, size, NULL, NULL, out, sizeof(out));
-	if (rc != 0) {
+	if (rc != 0)
 		proto_report_add(r, PROTO_FAIL, "%s: resize2fs of partition %u failed (exit %d): %s",
 				 d->name, part, rc, last_line(out));
-		return;
-	}
-	proto_report_add(r, PROTO_PASS, "%s: partition %u and its ext filesystem grown to %s",
-			 d->name, part, fmt_bytes(bytes, sz, sizeof(sz)));
+	else
+		proto_report_add(r, PROTO_PASS, "%s: partition %u and its ext filesystem grown to %s",
+				 d->name, part, fmt_bytes(bytes, sz, sizeof(sz)));
+out:
+	if (loopdev[0])
+		run_tool("losetup", "-d", loopdev, NULL, NULL, out, sizeof(out));
 }
 
 /* Fixes the table in the held first MiB; writes the GPT backup. */

@@ -107,6 +107,7 @@ int recv_open(struct recv_state *st, const struct proto_plan *plan,
 		st->d[i].fd = -1;
 	st->ndisks = plan->ndisks;
 	st->seed = plan->seed;
+	st->session = plan->session;
 	for (i = 0; i < plan->ndisks; i++) {
 		const struct proto_plan_disk *p = &plan->disks[i];
 		const struct disk_info *di = &cfg->disks[p->dst_index];
@@ -236,7 +237,28 @@ int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
 	}
 	d->written += m->len;
 	st->written += m->len;
+	/* The agent sends each disk in ascending order (re-sends after a
+	 * verify come last), so the furthest end is a watermark. */
+	if (m->off + m->len > d->hi)
+		d->hi = m->off + m->len;
 	return 0;
+}
+
+int recv_same_session(const struct recv_state *st, const struct proto_plan *plan)
+{
+	uint32_t i;
+
+	if (!st->session || st->session != plan->session || st->seed != plan->seed ||
+	    st->ndisks != plan->ndisks)
+		return 0;
+	for (i = 0; i < st->ndisks; i++) {
+		const struct recv_disk *d = &st->d[i];
+		const struct proto_plan_disk *p = &plan->disks[i];
+
+		if (strcmp(d->name, p->dst) || d->src_size != p->src_size || d->lsec != p->lsec)
+			return 0;
+	}
+	return 1;
 }
 
 int recv_flush(struct recv_state *st, char *err, size_t errcap)
@@ -251,6 +273,8 @@ int recv_flush(struct recv_state *st, char *err, size_t errcap)
 			return r;
 		}
 	st->flushed = st->written;
+	for (i = 0; i < st->ndisks; i++)
+		st->d[i].committed = st->d[i].hi;
 	return 0;
 }
 
@@ -298,6 +322,7 @@ void recv_close(struct recv_state *st)
 {
 	uint32_t i;
 
+	st->session = 0;
 	for (i = 0; i < st->ndisks; i++) {
 		if (st->d[i].fd >= 0)
 			close(st->d[i].fd);

@@ -31,15 +31,21 @@ struct recv_disk {
 	uint64_t head_len;	/* min(RECV_HEAD, src_size) */
 	int head_dirty;
 	uint64_t written;	/* bytes written or zeroed (for progress) */
+	uint64_t hi;		/* end of the furthest DATA received */
+	uint64_t committed;	/* hi at the last completed FLUSH */
 };
 
 struct recv_state {
+	uint64_t session;	/* the agent's id for this migration */
 	uint32_t ndisks;
 	struct recv_disk d[PROTO_MAX_DISKS];
 	uint64_t seed;
 	uint64_t written;
 	uint64_t flushed;	/* written at the last completed FLUSH */
 };
+
+/* 1 if plan continues the session st holds (same id, seed, disks, sizes). */
+int recv_same_session(const struct recv_state *st, const struct proto_plan *plan);
 
 /* Opens every disk of the plan for writing after the last safety checks
  * (not mounted, not in use: O_EXCL on block devices). Nothing has been

@@ -43,7 +43,10 @@ static uint8_t rx_buf[RX_CAP];
 static uint8_t tx_buf[TX_CAP];
 static uint8_t hash_buf[PROTO_HASH_MAX * PROTO_HASH_LEN];
 static struct proto_inventory inv_now;
+/* The migration in progress: it outlives a session, so an agent that
+ * reconnects (or is run again) continues where the disks are. */
 static struct recv_state rs;
+static int held;
 
 static void set_state(struct srv *S, const char *state, const char *word)
 {
@@ -83,6 +86,14 @@ static void fill_inventory(const struct srv *S, struct proto_inventory *inv)
 		snprintf(p->serial, sizeof(p->serial), "%s", d->serial);
 	}
 	inv->ndisks = (uint32_t)i;
+	if (held) {
+		inv->session = rs.session;
+		inv->nsess = rs.ndisks;
+		for (i = 0; i < rs.ndisks; i++) {
+			snprintf(inv->sess[i].dst, sizeof(inv->sess[i].dst), "%s", rs.d[i].name);
+			inv->sess[i].committed = rs.d[i].committed;
+		}
+	}
 }
 
 static int send_frame(struct tls_conn *c, struct wbuf *w)
@@ -214,7 +225,6 @@ static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type)
 	return send_frame(c, &w);
 }
 
-static int planned;
 static uint64_t plan_total, last_progress_ms, last_progress_bytes;
 
 static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
@@ -255,10 +265,30 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 
 	wbuf_init(&w, tx_buf, sizeof(tx_buf));
 	switch (a->kind) {
-	case PROTO_ACT_PLAN:
-		if ((r = recv_open(&rs, &eng->plan, S->cfg, err, sizeof(err))))
-			return fail_io(c, peer, r, err);
-		planned = 1;
+	case PROTO_ACT_PLAN: {
+		struct proto_plan_ok ok;
+
+		memset(&ok, 0, sizeof(ok));
+		if (held && recv_same_session(&rs, &eng->plan)) {
+			ok.resumed = 1;
+			log_info("%s: resuming session %016llx", peer,
+				 (unsigned long long)rs.session);
+		} else {
+			if (held) {
+				log_info("%s: a new migration replaces unfinished session %016llx",
+					 peer, (unsigned long long)rs.session);
+				recv_close(&rs);
+				held = 0;
+			}
+			if ((r = recv_open(&rs, &eng->plan, S->cfg, err, sizeof(err))))
+				return fail_io(c, peer, r, err);
+			held = 1;
+		}
+		ok.n = eng->plan.ndisks;
+		for (i = 0; i < ok.n; i++) {
+			ok.dst_size[i] = eng->plan.disks[i].dst_size;
+			ok.committed[i] = ok.resumed ? rs.d[i].committed : 0;
+		}
 		plan_total = 0;
 		for (i = 0; i < eng->plan.ndisks; i++) {
 			const struct proto_plan_disk *d = &eng->plan.disks[i];
@@ -273,8 +303,9 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 		last_progress_bytes = 0;
 		snprintf(err, sizeof(err), "receiving from %s", peer);
 		set_state(S, err, "receiving");
-		proto_enc_plan_ok(&w, &eng->plan);
+		proto_enc_plan_ok(&w, &ok);
 		return send_frame(c, &w) ? -1 : 0;
+	}
 	case PROTO_ACT_WRITE:
 		if ((r = recv_write(&rs, &a->data, err, sizeof(err))))
 			return fail_io(c, peer, r, err);
@@ -403,9 +434,12 @@ static void session(struct srv *S, int fd, const char *peer)
 	}
 	proto_srv_end(&eng);
 	tls_close(c, 2000);
-	if (planned) {
+	if (held && S->handoff >= 0) {
 		recv_close(&rs);
-		planned = 0;
+		held = 0;
+	} else if (held) {
+		log_info("%s: session %016llx left unfinished; the agent can resume it",
+			 peer, (unsigned long long)rs.session);
 	}
 	S->peer[0] = 0;
 	if (S->handoff < 0)

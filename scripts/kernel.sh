@@ -93,6 +93,19 @@ install_outputs() {
 	cc -O2 -o "$K/gen_init_cpio" "$LINUX_SRC/usr/gen_init_cpio.c"
 }
 
+# smoke: boots the new bzImage under TCG with no initramfs; it must print
+# its banner and panic for want of a root fs (the panic ends QEMU, thanks to
+# panic=-1 and -no-reboot).
+smoke() {
+	timeout 120 qemu-system-x86_64 -accel tcg -cpu max -nodefaults -no-reboot \
+		-m 256 -display none -serial stdio -kernel "$K/bzImage" \
+		-append "console=ttyS0 panic=-1" >"$LOGS/boot.log" 2>&1 || true
+	cat "$LOGS/boot.log"
+	grep -q '^Linux version' "$LOGS/boot.log"
+	grep -Eq 'Kernel panic - not syncing: (VFS: Unable to mount root|No working init found)' \
+		"$LOGS/boot.log"
+}
+
 # One kernel build at a time per cache.  The lock holder keeps the last
 # completed builds' outputs but drops their object trees (~250 MB each) and
 # whatever other unfinished builds left; an unfinished build of this key
@@ -114,19 +127,6 @@ for d in "$FERRY_CACHE"/kernel-*; do
 		rm -rf "$d"
 	fi
 done
-
-# smoke: boots the new bzImage under TCG with no initramfs; it must print
-# its banner and panic for want of a root fs (the panic ends QEMU, thanks to
-# panic=-1 and -no-reboot).
-smoke() {
-	timeout 120 qemu-system-x86_64 -accel tcg -cpu max -nodefaults -no-reboot \
-		-m 256 -display none -serial stdio -kernel "$K/bzImage" \
-		-append "console=ttyS0 panic=-1" >"$LOGS/boot.log" 2>&1 || true
-	cat "$LOGS/boot.log"
-	grep -q '^Linux version' "$LOGS/boot.log"
-	grep -Eq 'Kernel panic - not syncing: (VFS: Unable to mount root|No working init found)' \
-		"$LOGS/boot.log"
-}
 
 linux_tree
 step "$LOGS/config.log" "configure (allnoconfig + fragments)" configure

@@ -12,6 +12,10 @@ FERRY_CACHE=${FERRY_CACHE:-/var/cache/ferry}
 FERRY_SRC_MAX_AGE=${FERRY_SRC_MAX_AGE:-7}
 FERRY_TAG=${FERRY_TAG:-$(basename "$0" .sh)}
 export FERRY_CACHE
+# The builds here are self-contained: the top-level make's command line
+# (MAKEFLAGS) and a developer's compiler flags must not leak into kbuild or
+# into the musl builds of the libraries.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES CFLAGS CPPFLAGS LDFLAGS LIBS
 
 say() { printf '%s: %s\n' "$FERRY_TAG" "$*"; }
 warn() { printf '%s: warning: %s\n' "$FERRY_TAG" "$*" >&2; }

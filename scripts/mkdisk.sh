@@ -328,7 +328,7 @@ EOF
 {
 	echo "# <file system>  <mount point>  <type>  <options>  <dump>  <pass>"
 	echo "UUID=$ROOT_UUID  /  ext4  defaults  0  1"
-	[ -z "$ESP_UUID" ] || echo "UUID=$ESP_UUID  /boot/efi  vfat  umask=0077,noauto  0  2"
+	[ -z "$ESP_UUID" ] || echo "UUID=$ESP_UUID  /boot/efi  vfat  umask=0077  0  2"
 	[ "$LAYOUT" = bare ] || echo "UUID=$SWAP_UUID  none  swap  sw  0  0"
 	echo "proc  /proc  proc  defaults  0  0"
 } >"$R/etc/fstab"

@@ -13,17 +13,17 @@
 
 #include <stddef.h>
 
-#define BOOT_NAME_MAX	   40	/* "nvme0n1p128" */
-#define BOOT_PATH_MAX	   256	/* a path inside a filesystem */
-#define BOOT_CMDLINE_MAX   4096 /* kernel command line incl. NUL */
-#define BOOT_INITRD_MAX	   4	/* initrds of one entry, concatenated */
-#define BOOT_TITLE_MAX	   128
-#define BOOT_NOTE_MAX	   512
-#define BOOT_CONFIG_MAX	   (256u * 1024)	  /* bootloader config, fstab */
-#define BOOT_KERNEL_MAX	   (256ull << 20)	  /* one kernel image */
-#define BOOT_INITRDS_MAX   (512ull << 20)	  /* all initrds of an entry */
-#define BOOT_REPORT_LINES  64
-#define BOOT_LINE_MAX	   320
+#define BOOT_NAME_MAX	  40   /* "nvme0n1p128" */
+#define BOOT_PATH_MAX	  256  /* a path inside a filesystem */
+#define BOOT_CMDLINE_MAX  4096 /* kernel command line incl. NUL */
+#define BOOT_INITRD_MAX	  4    /* initrds of one entry, concatenated */
+#define BOOT_TITLE_MAX	  128
+#define BOOT_NOTE_MAX	  512
+#define BOOT_CONFIG_MAX	  (256u * 1024)	 /* bootloader config, fstab */
+#define BOOT_KERNEL_MAX	  (256ull << 20) /* one kernel image */
+#define BOOT_INITRDS_MAX  (512ull << 20) /* all initrds of an entry */
+#define BOOT_REPORT_LINES 64
+#define BOOT_LINE_MAX	  320
 
 /* ---- boot-readiness report ------------------------------------------ */
 
@@ -74,15 +74,15 @@ struct boot_file {
 };
 
 struct boot_entry {
-	char loader[16];	     /* "grub", "grub+bls", "extlinux" */
+	char loader[16];			    /* "grub", "grub+bls", "extlinux" */
 	char config[BOOT_NAME_MAX + BOOT_PATH_MAX]; /* "vda2:/boot/grub/grub.cfg" */
-	char title[BOOT_TITLE_MAX];  /* menuentry title or LABEL */
+	char title[BOOT_TITLE_MAX];		    /* menuentry title or LABEL */
 	struct boot_file kernel;
 	struct boot_file initrd[BOOT_INITRD_MAX];
 	size_t ninitrd;
 	char cmdline[BOOT_CMDLINE_MAX];
-	char fs_hint[64];	     /* "UUID=..." from grub's search --set=root */
-	char note[BOOT_NOTE_MAX];    /* what was ignored or guessed, or "" */
+	char fs_hint[64];	  /* "UUID=..." from grub's search --set=root */
+	char note[BOOT_NOTE_MAX]; /* what was ignored or guessed, or "" */
 };
 
 /*
@@ -95,8 +95,8 @@ struct boot_entry {
  * control bytes or over BOOT_PATH_MAX-1, -ENOENT when no entry has a
  * kernel. err gets a sentence.
  */
-int boot_parse_extlinux(const char *cfgpath, const char *text, size_t len,
-			struct boot_entry *e, char *err, size_t errcap);
+int boot_parse_extlinux(const char *cfgpath, const char *text, size_t len, struct boot_entry *e,
+			char *err, size_t errcap);
 
 /*
  * Parses a grub.cfg: `set default=` (index, "1>2", title or id,
@@ -106,9 +106,8 @@ int boot_parse_extlinux(const char *cfgpath, const char *text, size_t len,
  * and the like. $variables that cannot be resolved are dropped and named
  * in e->note. Errors as for boot_parse_extlinux.
  */
-int boot_parse_grub(const char *cfgpath, const char *text, size_t len,
-		    const char *grubenv, size_t envlen, struct boot_entry *e,
-		    char *err, size_t errcap);
+int boot_parse_grub(const char *cfgpath, const char *text, size_t len, const char *grubenv,
+		    size_t envlen, struct boot_entry *e, char *err, size_t errcap);
 
 /*
  * Finds the migrated system's default boot entry on the disks: the root
@@ -119,8 +118,8 @@ int boot_parse_grub(const char *cfgpath, const char *text, size_t len,
  * filled. -ENOENT with a sentence when no configuration, entry or file
  * is found.
  */
-int boot_find_entry(const char *const *disks, size_t n, struct boot_entry *e,
-		    char *err, size_t errcap);
+int boot_find_entry(const char *const *disks, size_t n, struct boot_entry *e, char *err,
+		    size_t errcap);
 
 /*
  * boot_find_entry, then copies the kernel and its initrds (concatenated)

@@ -13,7 +13,7 @@
 #include "boot/boot.h"
 #include "common/common.h"
 
-#define BOOT_DISK_MAX 16
+#define BOOT_DISK_MAX 32 /* as DISK_MAX */
 #define BOOT_VOL_MAX  128 /* partitions over all disks */
 #define BOOT_ERR_MAX  256
 
@@ -31,6 +31,8 @@ int boot_pread_full(int fd, void *buf, size_t n, uint64_t off);
 
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int boot_fmt(char *dst, size_t cap, const char *fmt, ...) FERRY_ATTR_PRINTF(3, 4);
+/* Control bytes (terminal escapes from a hostile config) become '?'. */
+void boot_printable(char *s);
 /* err sentence helper: snprintf into err (may be NULL), returns rc. */
 int boot_err(char *err, size_t errcap, int rc, const char *fmt, ...) FERRY_ATTR_PRINTF(4, 5);
 
@@ -53,10 +55,10 @@ struct boot_disk {
 	char name[BOOT_NAME_MAX];
 	char path[BOOT_PATH_MAX];
 	uint64_t size;
-	uint32_t ss;		/* logical sector size */
-	char table[8];		/* "gpt", "dos", "" */
-	int bios_code;		/* boot code in the first 440 bytes */
-	int err;		/* 0 or the -errno that stopped the scan */
+	uint32_t ss;   /* logical sector size */
+	char table[8]; /* "gpt", "dos", "" */
+	int bios_code; /* boot code in the first 440 bytes */
+	int err;       /* 0 or the -errno that stopped the scan */
 	char errtext[BOOT_ERR_MAX];
 	char warn[BOOT_ERR_MAX]; /* a table problem that did not stop it */
 	enum boot_level warn_level;
@@ -65,14 +67,14 @@ struct boot_disk {
 struct boot_vol {
 	char name[BOOT_NAME_MAX]; /* "vda2", or "vda" for a whole disk */
 	size_t disk;
-	int number;		  /* 0: the whole disk */
-	uint64_t start, size;	  /* bytes */
+	int number;	      /* 0: the whole disk */
+	uint64_t start, size; /* bytes */
 	enum boot_fstype fs;
 	char uuid[40], label[64];
 	char partuuid[40], partlabel[72];
-	char ptype[40];		  /* GPT type GUID or "0x83" */
-	int esp;		  /* partition type: EFI system */
-	int bios_boot;		  /* GPT BIOS boot partition (grub core) */
+	char ptype[40]; /* GPT type GUID or "0x83" */
+	int esp;	/* partition type: EFI system */
+	int bios_boot;	/* GPT BIOS boot partition (grub core) */
 };
 
 struct boot_ext;
@@ -87,20 +89,20 @@ struct boot_ctx {
 	int ext_err[BOOT_VOL_MAX];	    /* a failed open is not retried */
 	char ext_errtext[BOOT_VOL_MAX][128];
 
-	int root;		/* vol index or -1 */
-	char root_init[64];	/* the init found on it */
-	char root_others[128];	/* other candidates, named */
-	int boot;		/* fstab's /boot, -1 if none or on root */
-	int esp;		/* fstab's /boot/efi or /efi, else first ESP */
-	char *fstab;		/* root's /etc/fstab, NUL-terminated */
+	int root;	       /* vol index or -1 */
+	char root_init[64];    /* the init found on it */
+	char root_others[128]; /* other candidates, named */
+	int boot;	       /* fstab's /boot, -1 if none or on root */
+	int esp;	       /* fstab's /boot/efi or /efi, else first ESP */
+	char *fstab;	       /* root's /etc/fstab, NUL-terminated */
 	size_t fstab_len;
-	int fstab_err;		/* why fstab is NULL */
+	int fstab_err; /* why fstab is NULL */
 };
 
 struct boot_fstab_ent {
 	char spec[256], file[256], type[32], opts[256];
 	int line;
-	int bad;		/* not the four fields of an entry */
+	int bad; /* not the four fields of an entry */
 };
 /* The next entry of fstab text (comments and blank lines skipped): 1, or
  * 0 at the end. */
@@ -149,8 +151,8 @@ int boot_ext_pread(struct boot_ext *fs, const char *path, uint64_t off, void *bu
 /* Feeds the file to fn in pieces; -EFBIG when it is larger than cap.
  * fn returns 0 to go on, 1 to stop early, -errno to fail. */
 typedef int (*boot_sink_fn)(void *arg, const void *p, size_t n);
-int boot_ext_stream(struct boot_ext *fs, const char *path, uint64_t cap, boot_sink_fn fn,
-		    void *arg, uint64_t *len);
+int boot_ext_stream(struct boot_ext *fs, const char *path, uint64_t cap, boot_sink_fn fn, void *arg,
+		    uint64_t *len);
 /* Calls fn for each name in dir ("." and ".." excluded); fn returns
  * nonzero to stop. -ENOTDIR, -ENOENT. */
 typedef int (*boot_name_fn)(void *arg, const char *name);
@@ -160,13 +162,13 @@ int boot_ext_list(struct boot_ext *fs, const char *dir, boot_name_fn fn, void *a
 
 #define BOOT_EFI_MAX 16
 struct boot_efi {
-	size_t n;		       /* loaders found */
-	char path[BOOT_EFI_MAX][64];   /* "/EFI/debian/grubx64.efi" */
-	int fallback;		       /* /EFI/BOOT/BOOTX64.EFI (or other arch) */
+	size_t n;		     /* loaders found */
+	char path[BOOT_EFI_MAX][64]; /* "/EFI/debian/grubx64.efi" */
+	int fallback;		     /* /EFI/BOOT/BOOTX64.EFI (or other arch) */
 	char fallback_name[64];
-	char cfg_path[64];	       /* "/EFI/redhat/grub.cfg", or "" */
+	char cfg_path[64]; /* "/EFI/redhat/grub.cfg", or "" */
 	uint32_t cfg_clus, cfg_size;
-	char env_dir[24];	       /* "redhat" when /EFI/redhat/grubenv exists */
+	char env_dir[24]; /* "redhat" when /EFI/redhat/grubenv exists */
 	uint32_t env_clus, env_size;
 };
 /* Lists /EFI/ * / *.efi on the vfat filesystem at off. */
@@ -186,8 +188,8 @@ int boot_fat_read(int fd, uint64_t off, uint64_t size, uint32_t clus, uint32_t f
  * found bit i is set for want[i]. fmt gets the format ("gzip", ...).
  * 0: the scan was complete; -EOPNOTSUPP / -EIO: it was not, err says why.
  */
-int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwant,
-		     unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap);
+int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwant, unsigned *found,
+		     char *fmt, size_t fmtcap, char *err, size_t errcap);
 /* An unlinked memory file (memfd, else O_TMPFILE or an unlinked file in
  * /tmp) for a copy of a kernel or initrd; fd or -errno. */
 int boot_tmpfd(const char *name);
@@ -199,20 +201,20 @@ int boot_ext_to_fd(struct boot_ext *fs, const char *path, uint64_t cap, int fd, 
 
 /* zstd.c: decompresses [off, off+size) of fd into fn (stops when fn
  * returns 1), at most outcap bytes. */
-int boot_unzstd(int fd, uint64_t off, uint64_t size, uint64_t outcap, boot_sink_fn fn,
-		void *arg, char *err, size_t errcap);
+int boot_unzstd(int fd, uint64_t off, uint64_t size, uint64_t outcap, boot_sink_fn fn, void *arg,
+		char *err, size_t errcap);
 
 /* ---- bootloader configs (bootcfg.c) -------------------------------- */
 
 /* One BLS entry (/boot/loader/entries/NAME.conf), already parsed. */
 struct boot_bls {
-	char id[128];		/* file name without .conf */
+	char id[128]; /* file name without .conf */
 	char title[BOOT_TITLE_MAX];
 	char version[64];
-	char *body;		/* "linux P OPTIONS\ninitrd P...\n", malloc'd */
+	char *body; /* "linux P OPTIONS\ninitrd P...\n", malloc'd */
 };
-int boot_bls_parse(const char *id, const char *text, size_t len, struct boot_bls *b,
-		   char *err, size_t errcap);
+int boot_bls_parse(const char *id, const char *text, size_t len, struct boot_bls *b, char *err,
+		   size_t errcap);
 void boot_bls_free(struct boot_bls *b);
 int boot_parse_grub_bls(const char *cfgpath, const char *text, size_t len, const char *grubenv,
 			size_t envlen, const struct boot_bls *bls, size_t nbls,
@@ -225,6 +227,6 @@ void boot_note(struct boot_entry *e, const char *fmt, ...) FERRY_ATTR_PRINTF(2, 
 /* ---- report -------------------------------------------------------- */
 
 void boot_say(struct boot_report *r, enum boot_level l, const char *fmt, ...)
-	FERRY_ATTR_PRINTF(3, 4);
+    FERRY_ATTR_PRINTF(3, 4);
 
 #endif

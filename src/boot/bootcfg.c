@@ -20,7 +20,7 @@
 #include "boot/boot_impl.h"
 
 #define LINE_MAX_LEN (16u * 1024) /* longer lines are refused */
-#define G_WORDS	     2048 /* a 4 KiB command line has at most 2048 */
+#define G_WORDS	     2048	  /* a 4 KiB command line has at most 2048 */
 #define G_CMDBUF     (32u * 1024)
 #define G_VARS	     96
 #define G_VAR_NAME   48
@@ -44,6 +44,7 @@ void boot_note(struct boot_entry *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->note + n, sizeof(e->note) - n, fmt, ap);
 	va_end(ap);
+	boot_printable(e->note + n);
 }
 
 int boot_path_ok(const char *p)
@@ -99,7 +100,8 @@ static int check_lines(const char *text, size_t len, char *err, size_t errcap)
 	while ((r = next_line(&c, &l, &n, &ln)) > 0)
 		;
 	if (r == -E2BIG)
-		return boot_err(err, errcap, r, "line %d is longer than %u bytes", ln, LINE_MAX_LEN);
+		return boot_err(err, errcap, r, "line %d is longer than %u bytes", ln,
+				LINE_MAX_LEN);
 	return r;
 }
 
@@ -147,8 +149,10 @@ static int set_path(char *dst, const char *dir, const char *p, size_t plen, cons
 		r = boot_fmt(dst, BOOT_PATH_MAX, "%s%.*s", plen && p[0] == '/' ? "" : "/",
 			     (int)plen, p);
 	if (r || boot_path_ok(dst))
-		return boot_err(err, errcap, -EINVAL, "%s path \"%.*s\" is not acceptable (\"..\", "
-				"control bytes or too long)", what, (int)(plen > 80 ? 80 : plen), p);
+		return boot_err(err, errcap, -EINVAL,
+				"%s path \"%.*s\" is not acceptable (\"..\", "
+				"control bytes or too long)",
+				what, (int)(plen > 80 ? 80 : plen), p);
 	return 0;
 }
 
@@ -189,12 +193,12 @@ static size_t word_len(const char *s, size_t n)
 }
 
 struct xl_state {
-	char def[BOOT_TITLE_MAX];	/* DEFAULT's label (first word) */
-	const char *def_args;		/* the rest of DEFAULT, in the text */
+	char def[BOOT_TITLE_MAX]; /* DEFAULT's label (first word) */
+	const char *def_args;	  /* the rest of DEFAULT, in the text */
 	size_t def_args_len, def_len;
 	char menu_def[BOOT_TITLE_MAX];
 	char first[BOOT_TITLE_MAX];
-	const char *gappend;		/* APPEND before any LABEL */
+	const char *gappend; /* APPEND before any LABEL */
 	size_t gappend_len;
 	int labels, has_def;
 };
@@ -246,9 +250,9 @@ static int xl_pass1(const char *text, size_t len, struct xl_state *x, struct boo
 			if (kw(a, an, "DEFAULT", &b, &bn) && x->labels)
 				snprintf(x->menu_def, sizeof(x->menu_def), "%s", e->title);
 			else if (kw(a, an, "INCLUDE", &b, &bn))
-				boot_note(e, "MENU INCLUDE %.60s not followed", b);
+				boot_note(e, "MENU INCLUDE %.*s not followed", (int)(bn < 60 ? bn : 60), b);
 		} else if (kw(l, n, "INCLUDE", &a, &an)) {
-			boot_note(e, "INCLUDE %.60s not followed", a);
+			boot_note(e, "INCLUDE %.*s not followed", (int)(an < 60 ? an : 60), a);
 		} else if (kw(l, n, "APPEND", &a, &an) && !x->labels) {
 			x->gappend = a;
 			x->gappend_len = an;
@@ -282,8 +286,8 @@ static int xl_append(const char *a, size_t an, const char *dir, struct boot_entr
 				if (e->ninitrd >= BOOT_INITRD_MAX)
 					return boot_err(err, errcap, -E2BIG, "more than %d initrds",
 							BOOT_INITRD_MAX);
-				r = set_path(e->initrd[e->ninitrd].path, dir, a + k, s - k, "initrd",
-					     err, errcap);
+				r = set_path(e->initrd[e->ninitrd].path, dir, a + k, s - k,
+					     "initrd", err, errcap);
 				if (r)
 					return r;
 				e->ninitrd++;
@@ -371,8 +375,10 @@ int boot_parse_extlinux(const char *cfgpath, const char *text, size_t len, struc
 			if (in)
 				break; /* the wanted label's block has ended */
 			in = an == strlen(want) && !strncmp(a, want, an);
-			if (in)
+			if (in) {
 				copy_n(e->title, sizeof(e->title), a, an);
+				boot_printable(e->title);
+			}
 		} else if (!in) {
 			continue;
 		} else if (kw(l, n, "KERNEL", &a, &an) || kw(l, n, "LINUX", &a, &an)) {
@@ -405,11 +411,13 @@ int boot_parse_extlinux(const char *cfgpath, const char *text, size_t len, struc
 	if (!e->title[0]) {
 		/* DEFAULT names no label: syslinux then runs it as a command line. */
 		if (!x.has_def || !x.def[0])
-			return boot_err(err, errcap, -ENOENT, "no LABEL \"%s\" in %s", want, cfgpath);
+			return boot_err(err, errcap, -ENOENT, "no LABEL \"%s\" in %s", want,
+					cfgpath);
 		if ((r = set_path(e->kernel.path, dir, x.def, x.def_len, "kernel", err, errcap)))
 			return r;
 		kernel_set = 1;
 		snprintf(e->title, sizeof(e->title), "%s", x.def);
+		boot_printable(e->title);
 		boot_note(e, "DEFAULT %s names no LABEL; taken as a kernel", x.def);
 		if (x.gappend && (r = xl_append(x.gappend, x.gappend_len, dir, e, err, errcap)))
 			return r;
@@ -431,8 +439,9 @@ int boot_parse_extlinux(const char *cfgpath, const char *text, size_t len, struc
 		return boot_err(err, errcap, -ENOENT, "entry \"%s\" in %s has no KERNEL or LINUX",
 				e->title, cfgpath);
 	if (is_module(e->kernel.path))
-		return boot_err(err, errcap, -ENOENT, "entry \"%s\" in %s runs %s, not a Linux kernel",
-				e->title, cfgpath, e->kernel.path);
+		return boot_err(err, errcap, -ENOENT,
+				"entry \"%s\" in %s runs %s, not a Linux kernel", e->title, cfgpath,
+				e->kernel.path);
 	return 0;
 }
 
@@ -503,8 +512,8 @@ static int gvar_assign(struct gvars *g, const char *nv, struct boot_entry *e)
 static void gvars_env(struct gvars *g, const char *env, size_t len)
 {
 	char nv[G_VAR_NAME + G_VAR_VAL + 2];
-	const char *l;
-	size_t n;
+	const char *l = NULL;
+	size_t n = 0;
 	struct cur c;
 	int ln = 0;
 
@@ -523,16 +532,16 @@ static void gvars_env(struct gvars *g, const char *env, size_t len)
 struct gscan {
 	struct cur c;
 	int line;
-	struct gvars *glob;		/* assignments at the top level */
-	struct gvars *loc;		/* inside the entry being run, or NULL */
-	struct boot_entry *e;		/* unresolved variables are noted here */
+	struct gvars *glob;   /* assignments at the top level */
+	struct gvars *loc;    /* inside the entry being run, or NULL */
+	struct boot_entry *e; /* unresolved variables are noted here */
 	int pending_close;
 	char buf[G_CMDBUF];
 	size_t blen, nw;
 	size_t w[G_WORDS];
 	int open, close;
 	int cmd_line;
-	size_t wstart;			/* the word being read */
+	size_t wstart; /* the word being read */
 	int quoted;
 	char errtext[160];
 };
@@ -807,12 +816,12 @@ enum { GB_OTHER, GB_MENU, GB_SUB, GB_FUNC };
 struct gitem {
 	char title[BOOT_TITLE_MAX];
 	char id[BOOT_TITLE_MAX];
-	int sub;	/* a submenu */
-	int parent;	/* item index of its submenu, or -1 */
-	int idx;	/* index among its siblings */
-	size_t body;	/* text offset after "{" */
+	int sub;     /* a submenu */
+	int parent;  /* item index of its submenu, or -1 */
+	int idx;     /* index among its siblings */
+	size_t body; /* text offset after "{" */
 	int line;
-	int bls;	/* index into bls[], or -1 */
+	int bls; /* index into bls[], or -1 */
 };
 
 struct gmenu {
@@ -849,8 +858,9 @@ static int grub_globals(struct gscan *s, char *err, size_t errcap)
 			gvar_assign(s->glob, gw(s, 0), NULL);
 		}
 		if (s->open && ++depth > G_DEPTH)
-			return boot_err(err, errcap, -E2BIG, "blocks nested deeper than %d at line %d",
-					G_DEPTH, s->cmd_line);
+			return boot_err(err, errcap, -E2BIG,
+					"blocks nested deeper than %d at line %d", G_DEPTH,
+					s->cmd_line);
 	}
 	return r < 0 ? gerr(s, r, err, errcap) : 0;
 }
@@ -868,7 +878,8 @@ static void item_header(const struct gscan *s, struct gitem *it)
 		else if (!strncmp(w, "--id=", 5))
 			snprintf(it->id, sizeof(it->id), "%s", w + 5);
 		else if ((!strcmp(w, "--class") || !strcmp(w, "--users") ||
-			  !strcmp(w, "--hotkey")) && i + 1 < s->nw)
+			  !strcmp(w, "--hotkey")) &&
+			 i + 1 < s->nw)
 			i++;
 	}
 }
@@ -1064,8 +1075,8 @@ static void search_hint(const struct gscan *s, struct boot_entry *e)
 /* Pass 3: the chosen entry's body, with its own assignments. */
 static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t errcap)
 {
-	static const char *const linux_cmds[] = { "linux", "linux16", "linuxefi", NULL };
-	static const char *const initrd_cmds[] = { "initrd", "initrd16", "initrdefi", NULL };
+	static const char *const linux_cmds[] = {"linux", "linux16", "linuxefi", NULL};
+	static const char *const initrd_cmds[] = {"initrd", "initrd16", "initrdefi", NULL};
 	int depth = 1, r, have_linux = 0;
 	size_t i;
 
@@ -1094,17 +1105,19 @@ static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t err
 			}
 			strip_device(&p);
 			if (s->nw < 2)
-				return boot_err(err, errcap, -ENOENT, "linux without a file at line %d",
-						s->cmd_line);
-			if ((r = set_path(e->kernel.path, NULL, p, strlen(p), "kernel", err, errcap)))
+				return boot_err(err, errcap, -ENOENT,
+						"linux without a file at line %d", s->cmd_line);
+			if ((r = set_path(e->kernel.path, NULL, p, strlen(p), "kernel", err,
+					  errcap)))
 				return r;
 			for (i = 2; i < s->nw; i++) {
 				const char *a = gw(s, i);
 
 				if (cmdline_add(e->cmdline, a, strlen(a), strchr(a, ' ') != NULL))
-					return boot_err(err, errcap, -E2BIG,
-							"kernel command line is longer than %d bytes",
-							BOOT_CMDLINE_MAX - 1);
+					return boot_err(
+					    err, errcap, -E2BIG,
+					    "kernel command line is longer than %d bytes",
+					    BOOT_CMDLINE_MAX - 1);
 			}
 		} else if (is_cmd(gw(s, 0), initrd_cmds)) {
 			if (e->ninitrd) {
@@ -1118,8 +1131,8 @@ static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t err
 					return boot_err(err, errcap, -E2BIG, "more than %d initrds",
 							BOOT_INITRD_MAX);
 				strip_device(&p);
-				r = set_path(e->initrd[e->ninitrd].path, NULL, p, strlen(p), "initrd",
-					     err, errcap);
+				r = set_path(e->initrd[e->ninitrd].path, NULL, p, strlen(p),
+					     "initrd", err, errcap);
 				if (r)
 					return r;
 				e->ninitrd++;
@@ -1129,7 +1142,8 @@ static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t err
 	if (r < 0)
 		return gerr(s, r, err, errcap);
 	if (!have_linux)
-		return boot_err(err, errcap, -ENOENT, "entry \"%s\" has no linux command", e->title);
+		return boot_err(err, errcap, -ENOENT, "entry \"%s\" has no linux command",
+				e->title);
 	return 0;
 }
 
@@ -1187,6 +1201,7 @@ int boot_parse_grub_bls(const char *cfgpath, const char *text, size_t len, const
 	}
 	it = &w->menu.it[pick];
 	snprintf(e->title, sizeof(e->title), "%s", it->title);
+	boot_printable(e->title);
 
 	/* Run the chosen body: its text, or the BLS entry's. */
 	if (it->bls >= 0) {
@@ -1251,7 +1266,8 @@ int boot_bls_parse(const char *id, const char *text, size_t len, struct boot_bls
 				r = boot_err(err, errcap, -E2BIG, "%s.conf: too many initrds", id);
 				goto out;
 			}
-			snprintf(initrd + k, sizeof(initrd) - k, "%s%.*s", k ? " " : "", (int)an, a);
+			snprintf(initrd + k, sizeof(initrd) - k, "%s%.*s", k ? " " : "", (int)an,
+				 a);
 		} else if (kw(l, n, "options", &a, &an)) {
 			if (an + 2 >= cap - olen) {
 				r = boot_err(err, errcap, -E2BIG, "%s.conf: options too long", id);

@@ -75,8 +75,8 @@ static int field(const char *l, size_t n, size_t *i, char *dst, size_t cap)
 	while (*i < n && !isspace((unsigned char)l[*i])) {
 		char ch = l[(*i)++];
 
-		if (ch == '\\' && *i + 2 < n && l[*i] >= '0' && l[*i] <= '3' &&
-		    l[*i + 1] >= '0' && l[*i + 1] <= '7' && l[*i + 2] >= '0' && l[*i + 2] <= '7') {
+		if (ch == '\\' && *i + 2 < n && l[*i] >= '0' && l[*i] <= '3' && l[*i + 1] >= '0' &&
+		    l[*i + 1] <= '7' && l[*i + 2] >= '0' && l[*i + 2] <= '7') {
 			ch = (char)((l[*i] - '0') * 64 + (l[*i + 1] - '0') * 8 + (l[*i + 2] - '0'));
 			*i += 3;
 		}
@@ -146,8 +146,8 @@ int boot_fstab_opt(const struct boot_fstab_ent *e, const char *opt)
 
 /* ---- the root filesystem ------------------------------------------- */
 
-static const char *const inits[] = { "/sbin/init", "/lib/systemd/systemd",
-				     "/usr/lib/systemd/systemd", "/init", NULL };
+static const char *const inits[] = {"/sbin/init", "/lib/systemd/systemd",
+				    "/usr/lib/systemd/systemd", "/init", NULL};
 
 static int is_file(struct boot_ext *fs, const char *path)
 {
@@ -215,7 +215,8 @@ int boot_find_root(struct boot_ctx *c, char *err, size_t errcap)
 				score = 2;
 		if (score > best_score) {
 			if (best >= 0)
-				append_name(c->root_others, sizeof(c->root_others), c->vol[best].name);
+				append_name(c->root_others, sizeof(c->root_others),
+					    c->vol[best].name);
 			best = (int)i;
 			best_score = score;
 		} else {

@@ -24,19 +24,19 @@ struct cfg_cand {
 
 /* Where a system keeps its configuration, in the order they are tried. */
 static const struct cfg_cand cands[] = {
-	{ 0, "/boot/grub/grub.cfg", 1 },
-	{ 0, "/boot/grub2/grub.cfg", 1 },
-	{ 1, "/grub/grub.cfg", 1 },
-	{ 1, "/grub2/grub.cfg", 1 },
-	{ 0, "/boot/extlinux/extlinux.conf", 0 },
-	{ 0, "/boot/extlinux.conf", 0 },
-	{ 0, "/extlinux.conf", 0 },
-	{ 0, "/boot/syslinux/syslinux.cfg", 0 },
-	{ 0, "/boot/syslinux/extlinux.conf", 0 },
-	{ 1, "/extlinux/extlinux.conf", 0 },
-	{ 1, "/extlinux.conf", 0 },
-	{ 1, "/syslinux/syslinux.cfg", 0 },
-	{ 1, "/syslinux.cfg", 0 },
+    {0, "/boot/grub/grub.cfg", 1},
+    {0, "/boot/grub2/grub.cfg", 1},
+    {1, "/grub/grub.cfg", 1},
+    {1, "/grub2/grub.cfg", 1},
+    {0, "/boot/extlinux/extlinux.conf", 0},
+    {0, "/boot/extlinux.conf", 0},
+    {0, "/extlinux.conf", 0},
+    {0, "/boot/syslinux/syslinux.cfg", 0},
+    {0, "/boot/syslinux/extlinux.conf", 0},
+    {1, "/extlinux/extlinux.conf", 0},
+    {1, "/extlinux.conf", 0},
+    {1, "/syslinux/syslinux.cfg", 0},
+    {1, "/syslinux.cfg", 0},
 };
 
 static int file_on(struct boot_ctx *c, int vol, const char *path)
@@ -61,8 +61,8 @@ static const char *unboot(const char *p)
  * with the "/boot" prefix taken off or put on (a separate /boot is
  * mounted there, so its files have no such prefix on their own).
  */
-static int resolve(struct boot_ctx *c, const struct boot_entry *e, int cfgvol,
-		   struct boot_file *f, const char *what, char *err, size_t errcap)
+static int resolve(struct boot_ctx *c, const struct boot_entry *e, int cfgvol, struct boot_file *f,
+		   const char *what, char *err, size_t errcap)
 {
 	char withboot[BOOT_PATH_MAX + 8], tried[128] = "";
 	const char *p = f->path, *nb = unboot(p);
@@ -196,9 +196,9 @@ out:
 
 /* grub.cfg text read from vol; its grubenv from the same directory, or
  * the one given (an ESP is not ext: its caller reads it). */
-static int parse_grub(struct boot_ctx *c, int vol, const char *path, const char *text,
-		      size_t len, const char *genv, size_t genvlen, struct boot_entry *e,
-		      char *err, size_t errcap)
+static int parse_grub(struct boot_ctx *c, int vol, const char *path, const char *text, size_t len,
+		      const char *genv, size_t genvlen, struct boot_entry *e, char *err,
+		      size_t errcap)
 {
 	char envpath[BOOT_PATH_MAX], *env = NULL;
 	struct boot_bls *bls = NULL;
@@ -231,8 +231,8 @@ out:
 
 /* No configuration on root or /boot: a full grub.cfg may live on the ESP
  * (RHEL 8 and older Fedora with UEFI keep it in /EFI/<vendor>/). */
-static int esp_grub(struct boot_ctx *c, struct boot_entry *e, char *where, size_t wcap,
-		    char *err, size_t errcap)
+static int esp_grub(struct boot_ctx *c, struct boot_entry *e, char *where, size_t wcap, char *err,
+		    size_t errcap)
 {
 	const struct boot_vol *v = &c->vol[c->esp];
 	struct boot_efi efi;
@@ -249,21 +249,23 @@ static int esp_grub(struct boot_ctx *c, struct boot_entry *e, char *where, size_
 	}
 	snprintf(where, wcap, "%s:%s", v->name, efi.cfg_path);
 	snprintf(e->config, sizeof(e->config), "%s", where);
-	r = boot_fat_read(fd, v->start, v->size, efi.cfg_clus, efi.cfg_size, BOOT_CONFIG_MAX,
-			  &text, why, sizeof(why));
+	r = boot_fat_read(fd, v->start, v->size, efi.cfg_clus, efi.cfg_size, BOOT_CONFIG_MAX, &text,
+			  why, sizeof(why));
 	if (r) {
 		r = boot_err(err, errcap, r, "%s: %s", where, why);
 		goto out;
 	}
 	if (efi.env_dir[0] && boot_fat_read(fd, v->start, v->size, efi.env_clus, efi.env_size,
-					     64 * 1024, &env, why, sizeof(why)))
+					    64 * 1024, &env, why, sizeof(why)))
 		env = NULL;
 	r = parse_grub(c, c->esp, efi.cfg_path, text, efi.cfg_size, env ? env : "",
 		       env ? efi.env_size : 0, e, why, sizeof(why));
 	snprintf(e->config, sizeof(e->config), "%s", where);
 	if (r == -ENOENT && memmem(text, efi.cfg_size, "configfile", 10))
-		r = boot_err(err, errcap, r, "%s only chains (configfile) to a grub.cfg that is not "
-			     "on %s", where, c->vol[c->root].name);
+		r = boot_err(err, errcap, r,
+			     "%s only chains (configfile) to a grub.cfg that is not "
+			     "on %s",
+			     where, c->vol[c->root].name);
 	else if (r)
 		r = boot_err(err, errcap, r, "%s: %s", where, why);
 out:

@@ -119,8 +119,8 @@ static int open_file(struct boot_ext *x, const char *path, ext2_file_t *f, uint6
 	return 0;
 }
 
-int boot_ext_stream(struct boot_ext *x, const char *path, uint64_t cap, boot_sink_fn fn,
-		    void *arg, uint64_t *len)
+int boot_ext_stream(struct boot_ext *x, const char *path, uint64_t cap, boot_sink_fn fn, void *arg,
+		    uint64_t *len)
 {
 	ext2_file_t f = NULL;
 	uint64_t size, done = 0;
@@ -189,7 +189,7 @@ static int mem_sink(void *arg, const void *p, size_t n)
 
 int boot_ext_read(struct boot_ext *x, const char *path, size_t cap, char **out, size_t *len)
 {
-	struct membuf m = { NULL, 0, 0 };
+	struct membuf m = {NULL, 0, 0};
 	uint64_t size;
 	int type, r;
 
@@ -240,7 +240,8 @@ int boot_ext_pread(struct boot_ext *x, const char *path, uint64_t off, void *buf
 	e = ext2fs_file_llseek(f, off, EXT2_SEEK_SET, NULL);
 	while (!e && done < n) {
 		e = ext2fs_file_read(f, (char *)buf + done,
-				     (unsigned int)(n - done > EXT_CHUNK ? EXT_CHUNK : n - done), &k);
+				     (unsigned int)(n - done > EXT_CHUNK ? EXT_CHUNK : n - done),
+				     &k);
 		if (!e && !k)
 			break;
 		done += k;
@@ -280,7 +281,7 @@ static int list_cb(struct ext2_dir_entry *d, int offset, int blocksize, char *bu
 
 int boot_ext_list(struct boot_ext *x, const char *dir, boot_name_fn fn, void *arg)
 {
-	struct list_arg a = { fn, arg, 0 };
+	struct list_arg a = {fn, arg, 0};
 	struct ext2_inode in;
 	ext2_ino_t ino;
 	int r = lookup(x, dir, &ino, &in);

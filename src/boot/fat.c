@@ -19,13 +19,13 @@
 
 struct fat {
 	int fd;
-	uint64_t off, size;	/* the partition, in bytes */
+	uint64_t off, size; /* the partition, in bytes */
 	uint32_t clus_bytes;
 	uint64_t fat_off, root_off, data_off;
-	uint32_t root_bytes;	/* FAT12/16 fixed root directory */
-	uint32_t nclus;		/* data clusters, numbered from 2 */
-	uint32_t root_clus;	/* FAT32 */
-	int bits;		/* 12, 16, 32 */
+	uint32_t root_bytes; /* FAT12/16 fixed root directory */
+	uint32_t nclus;	     /* data clusters, numbered from 2 */
+	uint32_t root_clus;  /* FAT32 */
+	int bits;	     /* 12, 16, 32 */
 };
 
 static int fat_open(struct fat *f, int fd, uint64_t off, uint64_t size, char *err, size_t errcap)
@@ -43,7 +43,8 @@ static int fat_open(struct fat *f, int fd, uint64_t off, uint64_t size, char *er
 	f->off = off;
 	f->size = size;
 	if (size < 512 || (r = boot_pread_full(fd, bs, sizeof(bs), off)))
-		return boot_err(err, errcap, size < 512 ? -EINVAL : r, "cannot read the boot sector");
+		return boot_err(err, errcap, size < 512 ? -EINVAL : r,
+				"cannot read the boot sector");
 	cur_init(&c, bs, sizeof(bs));
 	boot_skip(&c, 11);
 	boot_le16(&c, &bps);
@@ -232,7 +233,8 @@ static int fat_each(const uint8_t *d, size_t len, int (*fn)(void *, const struct
 		}
 		if ((attr & 0x3f) == 0x0f) {
 			/* 13 UCS-2 characters at 1, 14 and 28; the order in byte 0. */
-			static const uint8_t at[13] = { 1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30 };
+			static const uint8_t at[13] = {1,  3,  5,  7,  9,  14, 16,
+						       18, 20, 22, 24, 28, 30};
 			unsigned ord = p[0] & 0x1f;
 
 			if (p[0] & 0x40) {
@@ -287,7 +289,8 @@ static int fat_each(const uint8_t *d, size_t len, int (*fn)(void *, const struct
 				e.name[o++] = (char)(nt & 0x10 ? tolower(name[i]) : name[i]);
 			e.name[o] = 0;
 			for (i = 0; i < o; i++)
-				if ((unsigned char)e.name[i] < 0x20 || (unsigned char)e.name[i] >= 0x7f)
+				if ((unsigned char)e.name[i] < 0x20 ||
+				    (unsigned char)e.name[i] >= 0x7f)
 					e.name[i] = '?';
 			if (e.name[0] == 0x05)
 				e.name[0] = '?';

@@ -71,11 +71,11 @@ struct cpio {
 	size_t hlen;
 	char name[CPIO_NAME_MAX];
 	size_t namesize, nlen;
-	uint64_t skip;		/* bytes of data and padding still to skip */
-	uint64_t pos;		/* bytes consumed from the stream */
-	uint64_t end_pos;	/* where non-cpio bytes began (CP_END) */
+	uint64_t skip;	  /* bytes of data and padding still to skip */
+	uint64_t pos;	  /* bytes consumed from the stream */
+	uint64_t end_pos; /* where non-cpio bytes began (CP_END) */
 	uint32_t filesize, mode;
-	int from_gap;		/* this header follows padding (or the start) */
+	int from_gap; /* this header follows padding (or the start) */
 	int after_trailer;
 	unsigned long trailers;
 	const char *const *want;
@@ -151,7 +151,7 @@ static void cpio_member(struct cpio *s)
 	n = strlen(stem);
 	/* virtio_blk.ko, .ko.xz, .ko.zst, .ko.gz */
 	for (i = 0; i < 3; i++) {
-		static const char *const sfx[] = { ".xz", ".zst", ".gz" };
+		static const char *const sfx[] = {".xz", ".zst", ".gz"};
 		size_t k = strlen(sfx[i]);
 
 		if (n > k && !strcmp(stem + n - k, sfx[i])) {
@@ -272,15 +272,18 @@ struct fmt {
 };
 
 static const struct fmt fmts[] = {
-	{ "gzip", (const uint8_t *)"\x1f\x8b", 2, "zcat", NULL, 0 },
-	{ "gzip", (const uint8_t *)"\x1f\x9e", 2, "zcat", NULL, 0 },
-	{ "zstd", (const uint8_t *)"\x28\xb5\x2f\xfd", 4, NULL, NULL, 1 },
-	{ "xz", (const uint8_t *)"\xfd" "7zXZ\x00", 6, "xzcat", NULL, 0 },
-	{ "lzma", (const uint8_t *)"\x5d\x00\x00", 3, "lzcat", NULL, 0 },
-	{ "bzip2", (const uint8_t *)"BZh", 3, "bzcat", NULL, 0 },
-	{ "lzo", (const uint8_t *)"\x89LZO", 4, "lzop", "-dc", 0 },
-	{ "lz4", (const uint8_t *)"\x02\x21\x4c\x18", 4, NULL, NULL, 0 },
-	{ "odc cpio", (const uint8_t *)"070707", 6, NULL, NULL, 0 },
+    {"gzip", (const uint8_t *)"\x1f\x8b", 2, "zcat", NULL, 0},
+    {"gzip", (const uint8_t *)"\x1f\x9e", 2, "zcat", NULL, 0},
+    {"zstd", (const uint8_t *)"\x28\xb5\x2f\xfd", 4, NULL, NULL, 1},
+    {"xz",
+     (const uint8_t *)"\xfd"
+		      "7zXZ\x00",
+     6, "xzcat", NULL, 0},
+    {"lzma", (const uint8_t *)"\x5d\x00\x00", 3, "lzcat", NULL, 0},
+    {"bzip2", (const uint8_t *)"BZh", 3, "bzcat", NULL, 0},
+    {"lzo", (const uint8_t *)"\x89LZO", 4, "lzop", "-dc", 0},
+    {"lz4", (const uint8_t *)"\x02\x21\x4c\x18", 4, NULL, NULL, 0},
+    {"odc cpio", (const uint8_t *)"070707", 6, NULL, NULL, 0},
 };
 
 static int scan_sink(void *arg, const void *p, size_t n)
@@ -299,7 +302,7 @@ static int busybox_scan(const struct fmt *f, int fd, uint64_t off, struct cpio *
 {
 	posix_spawn_file_actions_t fa;
 	char *argv[4];
-	int pfd[2] = { -1, -1 }, st, r, stopped = 0, killed = 0;
+	int pfd[2] = {-1, -1}, st, r, stopped = 0, killed = 0;
 	uint64_t total = 0;
 	uint8_t *buf = NULL;
 	pid_t pid = -1;
@@ -307,8 +310,8 @@ static int busybox_scan(const struct fmt *f, int fd, uint64_t off, struct cpio *
 
 	if (access(BOOT_BUSYBOX, X_OK))
 		return boot_err(err, errcap, -EOPNOTSUPP,
-				"initramfs is %s-compressed and %s is not there to read it", f->name,
-				BOOT_BUSYBOX);
+				"initramfs is %s-compressed and %s is not there to read it",
+				f->name, BOOT_BUSYBOX);
 	buf = malloc(PIPE_BUF_LEN);
 	if (!buf || pipe2(pfd, O_CLOEXEC)) {
 		r = buf ? -errno : -ENOMEM;
@@ -375,7 +378,8 @@ out:
 			return boot_err(err, errcap, -EIO,
 					"busybox %s failed (status %d) after %llu bytes: "
 					"the initramfs was not read to its end",
-					f->applet, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+					f->applet,
+					WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
 					(unsigned long long)total);
 	}
 	if (r == -EFBIG)
@@ -389,8 +393,8 @@ out:
 	return 0;
 }
 
-int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwant,
-		     unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap)
+int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwant, unsigned *found,
+		     char *fmt, size_t fmtcap, char *err, size_t errcap)
 {
 	struct cpio *s = NULL;
 	uint8_t *buf = NULL, magic[8];
@@ -448,9 +452,10 @@ int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwan
 				break; /* all found */
 			}
 			if (s->state != CP_END) {
-				r = cpio_clean(s) ? 0
-						  : boot_err(err, errcap, -EIO,
-							     "initramfs ends inside a cpio archive");
+				r = cpio_clean(s)
+					? 0
+					: boot_err(err, errcap, -EIO,
+						   "initramfs ends inside a cpio archive");
 				break;
 			}
 			off = s->end_pos;

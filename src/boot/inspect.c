@@ -45,6 +45,7 @@ void boot_say(struct boot_report *r, enum boot_level l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ln->text, sizeof(ln->text), fmt, ap);
 	va_end(ap);
+	boot_printable(ln->text);
 }
 
 int boot_report_write(const struct boot_report *r, int fd)
@@ -56,7 +57,8 @@ int boot_report_write(const struct boot_report *r, int fd)
 	for (i = 0; i < r->n; i++) {
 		n = snprintf(buf, sizeof(buf), "%s  %s\n", boot_level_name(r->line[i].level),
 			     r->line[i].text);
-		if ((rc = fd_write_all(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1)))
+		if ((rc = fd_write_all(fd, buf,
+				       (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1)))
 			return rc;
 	}
 	if (r->dropped) {
@@ -90,9 +92,11 @@ static void say_disks(const struct boot_ctx *c, struct boot_report *r)
 
 			if (v->disk != i)
 				continue;
-			w = snprintf(list + o, sizeof(list) - o, "%s%s %s%s", o ? ", " : "", v->name,
-				     v->fs ? boot_fs_name(v->fs) : "(no filesystem found)",
-				     v->esp ? " ESP" : v->bios_boot ? " BIOS-boot" : "");
+			w = snprintf(list + o, sizeof(list) - o, "%s%s %s%s", o ? ", " : "",
+				     v->name, v->fs ? boot_fs_name(v->fs) : "(no filesystem found)",
+				     v->esp	    ? " ESP"
+				     : v->bios_boot ? " BIOS-boot"
+						    : "");
 			if (w < 0 || (size_t)w >= sizeof(list) - o)
 				break;
 			o += (size_t)w;
@@ -104,8 +108,8 @@ static void say_disks(const struct boot_ctx *c, struct boot_report *r)
 			boot_say(r, d->warn_level, "disk %s", d->warn);
 	}
 	if (c->vol_dropped)
-		boot_say(r, BOOT_WARN, "more than %d partitions; %zu were not looked at", BOOT_VOL_MAX,
-			 c->vol_dropped);
+		boot_say(r, BOOT_WARN, "more than %d partitions; %zu were not looked at",
+			 BOOT_VOL_MAX, c->vol_dropped);
 }
 
 /* ---- fstab ---------------------------------------------------------- */
@@ -119,18 +123,18 @@ static int one_of(const char *s, const char *const *set)
 }
 
 static const char *const pseudo_types[] = {
-	"tmpfs", "proc", "sysfs", "devpts", "devtmpfs", "cgroup", "cgroup2", "debugfs",
-	"securityfs", "hugetlbfs", "mqueue", "efivarfs", "binfmt_misc", "pstore", "tracefs",
-	"configfs", "fusectl", "bpf", "overlay", "ramfs", "autofs", "rpc_pipefs", "none", NULL
-};
-static const char *const net_types[] = { "nfs",	     "nfs4", "cifs", "smbfs", "smb3",
-					 "sshfs",    "glusterfs", "ceph", "9p", "virtiofs",
-					 "davfs",    "lustre",	"afs",	NULL };
+    "tmpfs",	   "proc",    "sysfs",	    "devpts",	  "devtmpfs", "cgroup",
+    "cgroup2",	   "debugfs", "securityfs", "hugetlbfs",  "mqueue",   "efivarfs",
+    "binfmt_misc", "pstore",  "tracefs",    "configfs",	  "fusectl",  "bpf",
+    "overlay",	   "ramfs",   "autofs",	    "rpc_pipefs", "none",     NULL};
+static const char *const net_types[] = {"nfs",	 "nfs4",      "cifs", "smbfs", "smb3",
+					"sshfs", "glusterfs", "ceph", "9p",    "virtiofs",
+					"davfs", "lustre",    "afs",  NULL};
 
 /* /dev/sda2, /dev/vdb1, /dev/nvme0n1p2, /dev/xvda1: a kernel disk name. */
 static int kernel_devname(const char *dev)
 {
-	static const char *const pre[] = { "sd", "vd", "hd", "xvd", "nvme", "mmcblk", NULL };
+	static const char *const pre[] = {"sd", "vd", "hd", "xvd", "nvme", "mmcblk", NULL};
 	size_t i;
 
 	for (i = 0; pre[i]; i++)
@@ -156,9 +160,8 @@ static void disk_names(const struct boot_ctx *c, char *out, size_t cap)
 static void check_entry(const struct boot_ctx *c, const struct boot_fstab_ent *e,
 			struct boot_report *r, unsigned *checked)
 {
-	enum boot_level miss = boot_fstab_opt(e, "nofail") || boot_fstab_opt(e, "noauto")
-				       ? BOOT_WARN
-				       : BOOT_FAIL;
+	enum boot_level miss =
+	    boot_fstab_opt(e, "nofail") || boot_fstab_opt(e, "noauto") ? BOOT_WARN : BOOT_FAIL;
 	const char *why = miss == BOOT_WARN ? " (nofail/noauto: boot goes on without it)" : "";
 	char names[128];
 	int v, nm, rc;
@@ -169,40 +172,54 @@ static void check_entry(const struct boot_ctx *c, const struct boot_fstab_ent *e
 		const struct boot_vol *vol = &c->vol[v];
 
 		if (nm > 1)
-			boot_say(r, BOOT_WARN, "fstab line %d: %.80s (%.60s) matches %d filesystems; "
-				 "the first is %s", e->line, e->spec, e->file, nm, vol->name);
+			boot_say(r, BOOT_WARN,
+				 "fstab line %d: %.80s (%.60s) matches %d filesystems; "
+				 "the first is %s",
+				 e->line, e->spec, e->file, nm, vol->name);
 		else
 			boot_say(r, BOOT_PASS, "fstab line %d: %.80s (%.60s) is %s (%s)", e->line,
 				 e->spec, e->file, vol->name, boot_fs_name(vol->fs));
 		if (!strcmp(e->file, "/") && v != c->root)
-			boot_say(r, BOOT_WARN, "fstab line %d: / is %s, but the root with /etc/fstab "
-				 "and an init is %s", e->line, vol->name, c->vol[c->root].name);
+			boot_say(r, BOOT_WARN,
+				 "fstab line %d: / is %s, but the root with /etc/fstab "
+				 "and an init is %s",
+				 e->line, vol->name, c->vol[c->root].name);
 		return;
 	}
 	disk_names(c, names, sizeof(names));
 	if (rc == -ENOENT) {
-		boot_say(r, miss, "fstab line %d: %.80s (%.60s) matches no filesystem or partition "
-			 "on %s%s", e->line, e->spec, e->file, names, why);
+		boot_say(r, miss,
+			 "fstab line %d: %.80s (%.60s) matches no filesystem or partition "
+			 "on %s%s",
+			 e->line, e->spec, e->file, names, why);
 		return;
 	}
-	if (!strncmp(e->spec, "/dev/disk/by-id/", 16) || !strncmp(e->spec, "/dev/disk/by-path/", 18)) {
-		boot_say(r, BOOT_WARN, "fstab line %d: %.80s (%.60s) names hardware, which changes "
-			 "in a migration; not checked (prefer UUID=)", e->line, e->spec, e->file);
+	if (!strncmp(e->spec, "/dev/disk/by-id/", 16) ||
+	    !strncmp(e->spec, "/dev/disk/by-path/", 18)) {
+		boot_say(r, BOOT_WARN,
+			 "fstab line %d: %.80s (%.60s) names hardware, which changes "
+			 "in a migration; not checked (prefer UUID=)",
+			 e->line, e->spec, e->file);
 		return;
 	}
 	if (!strncmp(e->spec, "/dev/", 5) && kernel_devname(e->spec + 5)) {
 		v = boot_vol_by_name(c, e->spec + 5);
 		if (v >= 0)
-			boot_say(r, BOOT_WARN, "fstab line %d: %.80s (%.60s) is %s here, but kernel "
-				 "names follow the disk bus (prefer UUID=)", e->line, e->spec,
-				 e->file, c->vol[v].name);
+			boot_say(r, BOOT_WARN,
+				 "fstab line %d: %.80s (%.60s) is %s here, but kernel "
+				 "names follow the disk bus (prefer UUID=)",
+				 e->line, e->spec, e->file, c->vol[v].name);
 		else
-			boot_say(r, miss, "fstab line %d: %.80s (%.60s): no such device here (disks: "
-				 "%s)%s", e->line, e->spec, e->file, names, why);
+			boot_say(r, miss,
+				 "fstab line %d: %.80s (%.60s): no such device here (disks: "
+				 "%s)%s",
+				 e->line, e->spec, e->file, names, why);
 		return;
 	}
-	boot_say(r, BOOT_WARN, "fstab line %d: %.80s (%.60s) is not checked (LVM, device-mapper, "
-		 "RAID or another form)", e->line, e->spec, e->file);
+	boot_say(r, BOOT_WARN,
+		 "fstab line %d: %.80s (%.60s) is not checked (LVM, device-mapper, "
+		 "RAID or another form)",
+		 e->line, e->spec, e->file);
 }
 
 static void check_fstab(const struct boot_ctx *c, struct boot_report *r)
@@ -226,22 +243,26 @@ static void check_fstab(const struct boot_ctx *c, struct boot_report *r)
 	cur_init(&cu, c->fstab, c->fstab_len);
 	while (boot_fstab_next(&cu, &ln, e) > 0) {
 		if (e->bad) {
-			boot_say(r, BOOT_WARN, "fstab line %d: not an fstab entry; ignored", e->line);
+			boot_say(r, BOOT_WARN, "fstab line %d: not an fstab entry; ignored",
+				 e->line);
 			continue;
 		}
 		if (one_of(e->type, pseudo_types) || one_of(e->spec, pseudo_types) ||
 		    one_of(e->type, net_types) || !strncmp(e->type, "fuse", 4) ||
 		    strstr(e->spec, ":/") || !strncmp(e->spec, "//", 2) ||
 		    boot_fstab_opt(e, "bind") || boot_fstab_opt(e, "rbind") ||
-		    (!strcmp(e->type, "swap") && e->spec[0] == '/' && strncmp(e->spec, "/dev/", 5))) {
+		    (!strcmp(e->type, "swap") && e->spec[0] == '/' &&
+		     strncmp(e->spec, "/dev/", 5))) {
 			skipped++;
 			continue;
 		}
 		check_entry(c, e, r, &checked);
 	}
 	free(e);
-	boot_say(r, BOOT_PASS, "fstab: %s:/etc/fstab, %u entries checked, %u not disk-backed "
-		 "(pseudo, network, bind, swap files) skipped", root->name, checked, skipped);
+	boot_say(r, BOOT_PASS,
+		 "fstab: %s:/etc/fstab, %u entries checked, %u not disk-backed "
+		 "(pseudo, network, bind, swap files) skipped",
+		 root->name, checked, skipped);
 }
 
 /* ---- the kernel's virtio drivers ------------------------------------- */
@@ -252,15 +273,15 @@ struct drv {
 };
 
 static const struct drv drvs[] = {
-	{ "virtio_blk", "CONFIG_VIRTIO_BLK", 1 },
-	{ "virtio_pci", "CONFIG_VIRTIO_PCI", 1 },
-	{ "virtio_net", "CONFIG_VIRTIO_NET", 0 },
+    {"virtio_blk", "CONFIG_VIRTIO_BLK", 1},
+    {"virtio_pci", "CONFIG_VIRTIO_PCI", 1},
+    {"virtio_net", "CONFIG_VIRTIO_NET", 0},
 };
 
 /* The version in "vmlinuz-6.1.0-13-amd64", or "" */
 static void version_from_name(const char *path, char *ver, size_t cap)
 {
-	static const char *const pre[] = { "vmlinuz-", "vmlinux-", "bzImage-", "kernel-", NULL };
+	static const char *const pre[] = {"vmlinuz-", "vmlinux-", "bzImage-", "kernel-", NULL};
 	const char *b = strrchr(path, '/');
 	size_t i;
 
@@ -353,7 +374,7 @@ struct kinfo {
 	char where[BOOT_NAME_MAX + BOOT_PATH_MAX + 8]; /* what told the values */
 	int val[3];				       /* per drvs[]: y m n, 0 unknown */
 	int have_modlist;
-	char *dep;				       /* /lib/modules/V/modules.dep */
+	char *dep; /* /lib/modules/V/modules.dep */
 	size_t deplen;
 };
 
@@ -422,10 +443,10 @@ struct initrd_set {
 };
 
 /* Scans each initrd; found bits OR'ed. 0 complete, else err says why not. */
-static int scan_initrds(struct boot_ctx *c, const struct initrd_set *s, unsigned *found,
-			char *fmt, size_t fmtcap, char *err, size_t errcap)
+static int scan_initrds(struct boot_ctx *c, const struct initrd_set *s, unsigned *found, char *fmt,
+			size_t fmtcap, char *err, size_t errcap)
 {
-	static const char *const want[] = { "virtio_blk", "virtio_pci", "virtio_net" };
+	static const char *const want[] = {"virtio_blk", "virtio_pci", "virtio_net"};
 	char one[32];
 	struct boot_ext *fs;
 	uint64_t len;
@@ -437,7 +458,8 @@ static int scan_initrds(struct boot_ctx *c, const struct initrd_set *s, unsigned
 	fmt[0] = 0;
 	for (i = 0; i < s->n && !r; i++) {
 		if (boot_ctx_ext(c, s->vol[i], &fs))
-			return boot_err(err, errcap, -EIO, "%s cannot be opened", c->vol[s->vol[i]].name);
+			return boot_err(err, errcap, -EIO, "%s cannot be opened",
+					c->vol[s->vol[i]].name);
 		fd = boot_tmpfd("ferry-initrd");
 		if (fd < 0)
 			return boot_err(err, errcap, fd, "no memory file for the initramfs: %s",
@@ -447,22 +469,23 @@ static int scan_initrds(struct boot_ctx *c, const struct initrd_set *s, unsigned
 			r = boot_err(err, errcap, r, "%s:%s is larger than %llu MiB",
 				     c->vol[s->vol[i]].name, s->path[i], BOOT_INITRDS_MAX >> 20);
 		else if (r)
-			r = boot_err(err, errcap, r, "%s:%s: %s", c->vol[s->vol[i]].name, s->path[i],
-				     strerror(-r));
+			r = boot_err(err, errcap, r, "%s:%s: %s", c->vol[s->vol[i]].name,
+				     s->path[i], strerror(-r));
 		else
 			r = boot_initrd_scan(fd, len, want, FERRY_ARRAY_LEN(want), &f, one,
 					     sizeof(one), err, errcap);
 		close(fd);
 		if (!r || r == -EOPNOTSUPP || r == -EIO)
-			snprintf(fmt + strlen(fmt), fmtcap - strlen(fmt), "%s%s", i ? ", " : "", one);
+			snprintf(fmt + strlen(fmt), fmtcap - strlen(fmt), "%s%s", i ? ", " : "",
+				 one);
 		if (!r)
 			*found |= f;
 	}
 	return r;
 }
 
-static void check_drivers(struct boot_ctx *c, const struct boot_entry *e, int kvol,
-			  const int *ivol, struct boot_report *r)
+static void check_drivers(struct boot_ctx *c, const struct boot_entry *e, int kvol, const int *ivol,
+			  struct boot_report *r)
 {
 	struct kinfo k;
 	struct initrd_set is;
@@ -482,23 +505,27 @@ static void check_drivers(struct boot_ctx *c, const struct boot_entry *e, int kv
 	bad = virtio_disks ? BOOT_FAIL : BOOT_WARN;
 
 	if (!e) {
-		boot_say(r, BOOT_WARN, "virtio drivers: unknown: no default boot entry, so no kernel "
-			 "to check");
+		boot_say(r, BOOT_WARN,
+			 "virtio drivers: unknown: no default boot entry and no "
+			 "vmlinuz-VERSION in /boot, so no kernel to check");
 		return;
 	}
 	version_from_name(e->kernel.path, k.ver, sizeof(k.ver));
 	if ((!k.ver[0] || boot_path_ok(k.ver)) && !boot_ctx_ext(c, kvol, &fs))
 		version_from_image(fs, e->kernel.path, k.ver, sizeof(k.ver));
 	if (!k.ver[0]) {
-		boot_say(r, BOOT_WARN, "virtio drivers: unknown: the release of %s:%s is not in its "
-			 "name or its boot header", e->kernel.part, e->kernel.path);
+		boot_say(r, BOOT_WARN,
+			 "virtio drivers: unknown: the release of %s:%s is not in its "
+			 "name or its boot header",
+			 e->kernel.part, e->kernel.path);
 		return;
 	}
 	kernel_facts(c, kvol, &e->kernel, &k);
 	if (!k.where[0]) {
-		boot_say(r, BOOT_WARN, "virtio drivers: unknown: no config-%s beside %s:%s or in "
-			 "/boot, and no /lib/modules/%s/modules.builtin on %s", k.ver, e->kernel.part,
-			 e->kernel.path, k.ver, c->vol[c->root].name);
+		boot_say(r, BOOT_WARN,
+			 "virtio drivers: unknown: no config-%s beside %s:%s or in "
+			 "/boot, and no /lib/modules/%s/modules.builtin on %s",
+			 k.ver, e->kernel.part, e->kernel.path, k.ver, c->vol[c->root].name);
 		free(k.dep);
 		return;
 	}
@@ -514,7 +541,8 @@ static void check_drivers(struct boot_ctx *c, const struct boot_entry *e, int kv
 		int v = k.val[i];
 
 		if (v == 'y') {
-			boot_say(r, BOOT_PASS, "%s: built into kernel %s (%s)", d->mod, k.ver, k.where);
+			boot_say(r, BOOT_PASS, "%s: built into kernel %s (%s)", d->mod, k.ver,
+				 k.where);
 		} else if (v == 'n') {
 			boot_say(r, bad, "%s: kernel %s has no %s (%s)%s", d->mod, k.ver, d->mod,
 				 k.where, virtio_disks ? "" : "; needed only on virtio hardware");
@@ -523,38 +551,100 @@ static void check_drivers(struct boot_ctx *c, const struct boot_entry *e, int kv
 		} else if (!d->early) {
 			/* Loaded after the root is mounted: it must be in /lib/modules. */
 			if (!k.dep)
-				boot_say(r, BOOT_WARN, "%s: unknown: a module in kernel %s, and "
-					 "/lib/modules/%s/modules.dep is not readable on %s", d->mod,
-					 k.ver, k.ver, c->vol[c->root].name);
+				boot_say(r, BOOT_WARN,
+					 "%s: unknown: a module in kernel %s, and "
+					 "/lib/modules/%s/modules.dep is not readable on %s",
+					 d->mod, k.ver, k.ver, c->vol[c->root].name);
 			else if (modlist_has(k.dep, k.deplen, d->mod))
 				boot_say(r, BOOT_PASS, "%s: module, in %s:/lib/modules/%s", d->mod,
 					 c->vol[c->root].name, k.ver);
 			else
-				boot_say(r, bad, "%s: a module in kernel %s but not in %s:/lib/modules/%s"
-					 "/modules.dep: no network on a virtio NIC", d->mod, k.ver,
-					 c->vol[c->root].name, k.ver);
+				boot_say(r, bad,
+					 "%s: a module in kernel %s but not in %s:/lib/modules/%s"
+					 "/modules.dep: no network on a virtio NIC",
+					 d->mod, k.ver, c->vol[c->root].name, k.ver);
 		} else if (!is.n) {
-			boot_say(r, bad, "%s: a module in kernel %s (%s) and the default entry has no "
-				 "initramfs: the root disk cannot be found on virtio", d->mod, k.ver,
-				 k.where);
+			boot_say(r, bad,
+				 "%s: a module in kernel %s (%s) and the default entry has no "
+				 "initramfs: the root disk cannot be found on virtio",
+				 d->mod, k.ver, k.where);
 		} else {
 			if (!scanned) {
-				scan_rc = scan_initrds(c, &is, &found, fmt, sizeof(fmt), why, sizeof(why));
+				scan_rc = scan_initrds(c, &is, &found, fmt, sizeof(fmt), why,
+						       sizeof(why));
 				scanned = 1;
 			}
 			if (found & (1u << i))
-				boot_say(r, BOOT_PASS, "%s: module, in initramfs %s (%s)", d->mod, ilist,
-					 fmt);
+				boot_say(r, BOOT_PASS, "%s: module, in initramfs %s (%s)", d->mod,
+					 ilist, fmt);
 			else if (scan_rc)
-				boot_say(r, BOOT_WARN, "%s: unknown: a module in kernel %s; %s", d->mod,
-					 k.ver, why);
+				boot_say(r, BOOT_WARN, "%s: unknown: a module in kernel %s; %s",
+					 d->mod, k.ver, why);
 			else
-				boot_say(r, bad, "%s: a module in kernel %s and not in initramfs %s (%s, "
-					 "read to its end): the root disk cannot be found on virtio",
-					 d->mod, k.ver, ilist, fmt);
+				boot_say(
+				    r, bad,
+				    "%s: a module in kernel %s and not in initramfs %s (%s, "
+				    "read to its end): the root disk cannot be found on virtio",
+				    d->mod, k.ver, ilist, fmt);
 		}
 	}
 	free(k.dep);
+}
+
+struct newest {
+	char name[BOOT_PATH_MAX];
+};
+
+static int newest_cb(void *arg, const char *name)
+{
+	struct newest *n = arg;
+
+	/* vmlinuz-0-rescue-<machine-id> is RHEL's rescue image, not the default */
+	if (strncmp(name, "vmlinuz-", 8) || !name[8] || strstr(name, "rescue") ||
+	    strlen(name) >= sizeof(n->name))
+		return 0;
+	if (!n->name[0] || strverscmp(name, n->name) > 0)
+		snprintf(n->name, sizeof(n->name), "%s", name);
+	return 0;
+}
+
+/* No boot entry: the newest /boot/vmlinuz-V and its initrd stand in. */
+static int newest_kernel(struct boot_ctx *c, struct boot_entry *e, int *kvol, int *ivol)
+{
+	static const char *const ipat[] = {"%s/initrd.img-%s", "%s/initramfs-%s.img",
+					   "%s/initrd-%s", "%s/initrd-%s.img"};
+	const int vols[2] = {c->boot, c->root};
+	const char *const dirs[2] = {"", "/boot"};
+	struct newest n;
+	struct boot_ext *fs;
+	char path[BOOT_PATH_MAX];
+	size_t i, k;
+	int type;
+
+	memset(e, 0, sizeof(*e));
+	for (i = 0; i < 2; i++) {
+		memset(&n, 0, sizeof(n));
+		if (vols[i] < 0 || boot_ctx_ext(c, vols[i], &fs) ||
+		    boot_ext_list(fs, i ? "/boot" : "/", newest_cb, &n) || !n.name[0])
+			continue;
+		if (boot_fmt(e->kernel.path, sizeof(e->kernel.path), "%s/%s", dirs[i], n.name))
+			continue;
+		snprintf(e->kernel.part, sizeof(e->kernel.part), "%s", c->vol[vols[i]].name);
+		*kvol = vols[i];
+		for (k = 0; k < FERRY_ARRAY_LEN(ipat); k++) {
+			if (boot_fmt(path, sizeof(path), ipat[k], dirs[i], n.name + 8) ||
+			    boot_ext_stat(fs, path, &type, NULL) || type != 'f')
+				continue;
+			snprintf(e->initrd[0].path, sizeof(e->initrd[0].path), "%s", path);
+			snprintf(e->initrd[0].part, sizeof(e->initrd[0].part), "%s",
+				 e->kernel.part);
+			e->ninitrd = 1;
+			ivol[0] = vols[i];
+			break;
+		}
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /* ---- the default entry and the bootloader ----------------------------- */
@@ -574,7 +664,8 @@ static void check_cmdline_root(const struct boot_ctx *c, const struct boot_entry
 		p += 5;
 	}
 	if (!s) {
-		boot_say(r, BOOT_WARN, "boot entry: no root= on the command line; the initramfs "
+		boot_say(r, BOOT_WARN,
+			 "boot entry: no root= on the command line; the initramfs "
 			 "must find the root itself");
 		return;
 	}
@@ -582,18 +673,21 @@ static void check_cmdline_root(const struct boot_ctx *c, const struct boot_entry
 	snprintf(val, sizeof(val), "%.*s", (int)(n < sizeof(val) ? n : sizeof(val) - 1), s);
 	rc = boot_find_vol(c, val, &v, NULL);
 	if (!rc) {
-		boot_say(r, v == c->root ? BOOT_PASS : BOOT_WARN, "boot entry: root=%s is %s%s", val,
-			 c->vol[v].name, v == c->root ? "" : ", not the root with /etc/fstab");
+		boot_say(r, v == c->root ? BOOT_PASS : BOOT_WARN, "boot entry: root=%s is %s%s",
+			 val, c->vol[v].name, v == c->root ? "" : ", not the root with /etc/fstab");
 	} else if (rc == -ENOENT) {
-		boot_say(r, BOOT_FAIL, "boot entry: root=%s matches no filesystem on the disks", val);
+		boot_say(r, BOOT_FAIL, "boot entry: root=%s matches no filesystem on the disks",
+			 val);
 	} else if (!strncmp(val, "/dev/", 5) && kernel_devname(val + 5)) {
 		v = boot_vol_by_name(c, val + 5);
 		boot_say(r, v >= 0 ? BOOT_WARN : BOOT_FAIL, "boot entry: root=%s %s", val,
 			 v >= 0 ? "exists here, but kernel names follow the disk bus (prefer UUID=)"
 				: "is no device here");
 	} else {
-		boot_say(r, BOOT_WARN, "boot entry: root=%s is not checked (LVM, device-mapper or "
-			 "another form)", val);
+		boot_say(r, BOOT_WARN,
+			 "boot entry: root=%s is not checked (LVM, device-mapper or "
+			 "another form)",
+			 val);
 	}
 }
 
@@ -621,20 +715,23 @@ static void check_bootloader(struct boot_ctx *c, int have_cfg, const char *cfgwh
 				 "EFI system partition %s: no /EFI/*/*.efi loader", v->name);
 		} else {
 			for (i = 0; i < efi.n && o < sizeof(efilist); i++) {
-				int w = snprintf(efilist + o, sizeof(efilist) - o, "%s%s", i ? ", " : "",
-						 efi.path[i]);
+				int w = snprintf(efilist + o, sizeof(efilist) - o, "%s%s",
+						 i ? ", " : "", efi.path[i]);
 
 				if (w < 0)
 					break;
 				o += (size_t)w;
 			}
 			esp_ok = 1;
-			boot_say(r, BOOT_PASS, "EFI system partition %s (vfat %s): %s", v->name, v->uuid,
-				 efilist);
+			boot_say(r, BOOT_PASS, "EFI system partition %s (vfat %s): %s", v->name,
+				 v->uuid, efilist);
 			if (!efi.fallback)
-				boot_say(r, BOOT_WARN, "EFI system partition %s: no /EFI/BOOT/BOOT*.EFI; "
-					 "firmware with no boot entries (a new VM) will not find the "
-					 "loader", v->name);
+				boot_say(
+				    r, BOOT_WARN,
+				    "EFI system partition %s: no /EFI/BOOT/BOOT*.EFI; "
+				    "firmware with no boot entries (a new VM) will not find the "
+				    "loader",
+				    v->name);
 		}
 	} else {
 		for (i = 0; i < c->nvol; i++)
@@ -646,25 +743,34 @@ static void check_bootloader(struct boot_ctx *c, int have_cfg, const char *cfgwh
 	if (have_cfg) {
 		boot_say(r, BOOT_PASS, "bootloader: configuration %s", cfgwhere);
 	} else if (esp_ok) {
-		boot_say(r, BOOT_PASS, "bootloader: EFI loaders on %s; no grub.cfg or extlinux.conf "
-			 "on %s to check the boot entry", c->vol[c->esp].name, c->vol[c->root].name);
+		boot_say(r, BOOT_PASS,
+			 "bootloader: EFI loaders on %s; no grub.cfg or extlinux.conf "
+			 "on %s to check the boot entry",
+			 c->vol[c->esp].name, c->vol[c->root].name);
 	} else {
-		boot_say(r, BOOT_FAIL, "bootloader: none: no /boot/grub/grub.cfg, /boot/grub2/grub.cfg, "
-			 "/boot/extlinux/extlinux.conf, /extlinux.conf or /boot/syslinux/syslinux.cfg "
-			 "on %s%s%s, and no EFI system partition with /EFI/*/*.efi",
-			 c->vol[c->root].name, c->boot >= 0 ? " or " : "",
-			 c->boot >= 0 ? c->vol[c->boot].name : "");
+		boot_say(
+		    r, BOOT_FAIL,
+		    "bootloader: none: no /boot/grub/grub.cfg, /boot/grub2/grub.cfg, "
+		    "/boot/extlinux/extlinux.conf, /extlinux.conf or /boot/syslinux/syslinux.cfg "
+		    "on %s%s%s, and no EFI system partition with /EFI/*/*.efi",
+		    c->vol[c->root].name, c->boot >= 0 ? " or " : "",
+		    c->boot >= 0 ? c->vol[c->boot].name : "");
 		return;
 	}
-	if (!esp_ok && have_cfg) {
+	for (i = 0; i < c->nvol && c->esp < 0; i++)
+		if (c->vol[i].esp)
+			return; /* an ESP is there, broken: reported above */
+	if (c->esp < 0 && have_cfg) {
 		/* BIOS boot: the loader's first stage lives in sector 0. */
 		for (i = 0; i < c->ndisk; i++)
 			if (c->disk[i].bios_code)
 				break;
 		if (i < c->ndisk)
-			boot_say(r, BOOT_PASS, "BIOS: boot code in sector 0 of %s", c->disk[i].name);
+			boot_say(r, BOOT_PASS, "BIOS: boot code in sector 0 of %s",
+				 c->disk[i].name);
 		else
-			boot_say(r, BOOT_WARN, "BIOS: no boot code in sector 0 of any disk and no EFI "
+			boot_say(r, BOOT_WARN,
+				 "BIOS: no boot code in sector 0 of any disk and no EFI "
 				 "system partition: firmware may find nothing to start");
 	}
 }
@@ -673,7 +779,7 @@ int boot_inspect(const char *const *disks, size_t n, struct boot_report *r)
 {
 	struct boot_ctx *c;
 	struct boot_entry *e = NULL;
-	char err[BOOT_ERR_MAX];
+	char err[BOOT_ERR_MAX], cfgwhere[BOOT_NAME_MAX + BOOT_PATH_MAX];
 	int kvol = -1, ivol[BOOT_INITRD_MAX], rc, have_cfg = 0, have_entry = 0;
 	size_t i;
 
@@ -708,24 +814,31 @@ int boot_inspect(const char *const *disks, size_t n, struct boot_report *r)
 				other = 1;
 		/* A root ferry cannot read is unknown, not absent. */
 		boot_say(r, other ? BOOT_WARN : BOOT_FAIL, "root filesystem: %s%s", err,
-			 other ? "; unknown: the root may be on xfs, btrfs, LVM or LUKS, which this "
-				 "check does not read"
-			       : "");
+			 other
+			     ? "; unknown: the root may be on xfs, btrfs, LVM or LUKS, which this "
+			       "check does not read"
+			     : "");
 		goto out;
 	}
 	{
 		const struct boot_vol *v = &c->vol[c->root];
 
 		if (c->root_init[0])
-			boot_say(r, BOOT_PASS, "root filesystem: %s (%s, UUID %s) holds /etc/fstab and "
-				 "%s", v->name, boot_fs_name(v->fs), v->uuid, c->root_init);
+			boot_say(r, BOOT_PASS,
+				 "root filesystem: %s (%s, UUID %s) holds /etc/fstab and "
+				 "%s",
+				 v->name, boot_fs_name(v->fs), v->uuid, c->root_init);
 		else
-			boot_say(r, BOOT_FAIL, "root filesystem: %s (%s) holds /etc/fstab but no "
-				 "/sbin/init, /lib/systemd/systemd, /usr/lib/systemd/systemd or /init",
-				 v->name, boot_fs_name(v->fs));
+			boot_say(
+			    r, BOOT_FAIL,
+			    "root filesystem: %s (%s) holds /etc/fstab but no "
+			    "/sbin/init, /lib/systemd/systemd, /usr/lib/systemd/systemd or /init",
+			    v->name, boot_fs_name(v->fs));
 		if (c->root_others[0])
-			boot_say(r, BOOT_WARN, "root filesystem: %s also hold /etc/fstab; %s was "
-				 "checked", c->root_others, v->name);
+			boot_say(r, BOOT_WARN,
+				 "root filesystem: %s also hold /etc/fstab; %s was "
+				 "checked",
+				 c->root_others, v->name);
 		if (c->boot >= 0)
 			boot_say(r, BOOT_PASS, "/boot: %s (%s) from fstab", c->vol[c->boot].name,
 				 boot_fs_name(c->vol[c->boot].fs));
@@ -734,13 +847,15 @@ int boot_inspect(const char *const *disks, size_t n, struct boot_report *r)
 
 	rc = boot_locate_entry(c, e, &kvol, ivol, err, sizeof(err));
 	have_cfg = e->config[0] != 0;
+	snprintf(cfgwhere, sizeof(cfgwhere), "%s", e->config);
 	if (!rc) {
 		char initrds[BOOT_LINE_MAX] = "";
 
 		have_entry = 1;
 		for (i = 0; i < e->ninitrd; i++)
 			snprintf(initrds + strlen(initrds), sizeof(initrds) - strlen(initrds),
-				 "%s%s:%s", i ? " " : ", initrd ", e->initrd[i].part, e->initrd[i].path);
+				 "%s%s:%s", i ? " " : ", initrd ", e->initrd[i].part,
+				 e->initrd[i].path);
 		boot_say(r, BOOT_PASS, "boot entry \"%.60s\" (%s): kernel %s:%.80s%.100s", e->title,
 			 e->config, e->kernel.part, e->kernel.path, initrds);
 		if (e->note[0])
@@ -749,8 +864,15 @@ int boot_inspect(const char *const *disks, size_t n, struct boot_report *r)
 	} else if (have_cfg) {
 		boot_say(r, BOOT_FAIL, "boot entry: %s", err);
 	}
+	if (!have_entry && !newest_kernel(c, e, &kvol, ivol)) {
+		have_entry = 1;
+		boot_say(r, BOOT_WARN,
+			 "virtio drivers: no boot entry; checking the newest kernel, "
+			 "%s:%s",
+			 e->kernel.part, e->kernel.path);
+	}
 	check_drivers(c, have_entry ? e : NULL, kvol, ivol, r);
-	check_bootloader(c, have_cfg, e->config, r);
+	check_bootloader(c, have_cfg, cfgwhere, r);
 out:
 	free(e);
 	boot_ctx_free(c);

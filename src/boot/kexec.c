@@ -44,9 +44,11 @@ static int copy_initrds(struct boot_ctx *c, const struct boot_entry *e, const in
 
 	for (i = 0; i < e->ninitrd; i++) {
 		if ((r = boot_ctx_ext(c, ivol[i], &fs)))
-			return boot_err(err, errcap, r, "kexec: %s cannot be opened", e->initrd[i].part);
+			return boot_err(err, errcap, r, "kexec: %s cannot be opened",
+					e->initrd[i].part);
 		if (total >= BOOT_INITRDS_MAX)
-			return boot_err(err, errcap, -EFBIG, "kexec: initrds are larger than %llu MiB",
+			return boot_err(err, errcap, -EFBIG,
+					"kexec: initrds are larger than %llu MiB",
 					BOOT_INITRDS_MAX >> 20);
 		r = boot_ext_to_fd(fs, e->initrd[i].path, BOOT_INITRDS_MAX - total, fd, &len);
 		if (r == -EFBIG)

@@ -21,9 +21,9 @@
 
 #include "boot/boot_impl.h"
 
-#define MBR_TABLE_OFF  446
-#define MBR_SIG_OFF    510
-#define MBR_LOGICAL_MAX 60 /* the Linux kernel stops near this too */
+#define MBR_TABLE_OFF	446
+#define MBR_SIG_OFF	510
+#define MBR_LOGICAL_MAX 60	   /* the Linux kernel stops near this too */
 #define GPT_ENTRIES_CAP (1u << 20) /* bytes; 128 entries of 128 bytes is 16 KiB */
 /* Enough of a partition's start for every signature probed: btrfs keeps
  * its superblock at 64 KiB, swap's magic ends the first page (up to 64 KiB). */
@@ -81,10 +81,9 @@ void boot_fmt_uuid(const uint8_t u[16], int gpt, char out[37])
 		b[4] = u[5], b[5] = u[4];
 		b[6] = u[7], b[7] = u[6];
 	}
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-		 b[14], b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
 }
 
 uint32_t boot_crc32(uint32_t crc, const void *p, size_t n)
@@ -133,6 +132,13 @@ int boot_fmt(char *dst, size_t cap, const char *fmt, ...)
 	return r < 0 || (size_t)r >= cap ? -ENAMETOOLONG : 0;
 }
 
+void boot_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int boot_err(char *err, size_t errcap, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -141,6 +147,7 @@ int boot_err(char *err, size_t errcap, int rc, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errcap, fmt, ap);
 		va_end(ap);
+		boot_printable(err); /* it quotes disk contents and goes to a console */
 	}
 	return rc;
 }
@@ -216,7 +223,7 @@ static void probe_ext(struct boot_vol *v, const uint8_t *buf, size_t len)
 
 static void probe_swap(struct boot_vol *v, const uint8_t *buf, size_t len)
 {
-	static const size_t pages[] = { 4096, 8192, 16384, 65536 };
+	static const size_t pages[] = {4096, 8192, 16384, 65536};
 	struct cur c;
 	const uint8_t *uuid, *label;
 	size_t i;
@@ -324,7 +331,7 @@ static void probe(struct boot_vol *v, const uint8_t *buf, size_t len)
 /* ---- partition tables ---------------------------------------------- */
 
 static void disk_warn(struct boot_disk *d, enum boot_level l, const char *fmt, ...)
-	FERRY_ATTR_PRINTF(3, 4);
+    FERRY_ATTR_PRINTF(3, 4);
 
 /* Keeps the first of the worst problems: that one is worth reading. */
 static void disk_warn(struct boot_disk *d, enum boot_level l, const char *fmt, ...)
@@ -365,7 +372,8 @@ static struct boot_vol *vol_add(struct boot_ctx *c, size_t di, int number, uint6
 		return NULL;
 	}
 	if (start > d->size || size > d->size - start) {
-		disk_warn(d, BOOT_FAIL, "%s: partition %d (%llu+%llu bytes) ends past the disk end (%llu bytes)",
+		disk_warn(d, BOOT_FAIL,
+			  "%s: partition %d (%llu+%llu bytes) ends past the disk end (%llu bytes)",
 			  d->name, number, (unsigned long long)start, (unsigned long long)size,
 			  (unsigned long long)d->size);
 		return NULL;
@@ -440,13 +448,14 @@ static int gpt_header(int fd, uint32_t ss, uint64_t lba, uint64_t disk_size, str
 				(unsigned long long)lba, h->nent, h->entsize);
 	if (h->entry_lba > disk_size / ss ||
 	    (uint64_t)h->nent * h->entsize > disk_size - h->entry_lba * ss)
-		return boot_err(why, whycap, -EBADMSG, "GPT entries at LBA %llu are past the disk end",
+		return boot_err(why, whycap, -EBADMSG,
+				"GPT entries at LBA %llu are past the disk end",
 				(unsigned long long)h->entry_lba);
 	return 0;
 }
 
-static int gpt_entries(struct boot_ctx *c, size_t di, int fd, const struct gpt_hdr *h,
-		       char *why, size_t whycap)
+static int gpt_entries(struct boot_ctx *c, size_t di, int fd, const struct gpt_hdr *h, char *why,
+		       size_t whycap)
 {
 	struct boot_disk *d = &c->disk[di];
 	size_t total = (size_t)h->nent * h->entsize;
@@ -489,9 +498,11 @@ static int gpt_entries(struct boot_ctx *c, size_t di, int fd, const struct gpt_h
 		if (!memcmp(type, zero, 16))
 			continue;
 		if (first > last || last >= nsec) {
-			disk_warn(d, BOOT_FAIL, "%s: GPT entry %u (LBA %llu-%llu) is outside the disk (%llu sectors)",
-				  d->name, i + 1, (unsigned long long)first,
-				  (unsigned long long)last, (unsigned long long)nsec);
+			disk_warn(
+			    d, BOOT_FAIL,
+			    "%s: GPT entry %u (LBA %llu-%llu) is outside the disk (%llu sectors)",
+			    d->name, i + 1, (unsigned long long)first, (unsigned long long)last,
+			    (unsigned long long)nsec);
 			continue;
 		}
 		v = vol_add(c, di, (int)i + 1, first * d->ss, (last - first + 1) * d->ss);
@@ -534,11 +545,11 @@ static int read_gpt(struct boot_ctx *c, size_t di, int fd)
 	if (!r)
 		r = gpt_entries(c, di, fd, &h, why2, sizeof(why2));
 	if (!r) {
-		disk_warn(d, BOOT_WARN, "%s: primary GPT is bad (%s); the backup GPT was used", d->name, why);
+		disk_warn(d, BOOT_WARN, "%s: primary GPT is bad (%s); the backup GPT was used",
+			  d->name, why);
 		return 0;
 	}
-		disk_fail(d, -EBADMSG, "%s: primary GPT: %s; backup GPT: %s", d->name,
-		 why, why2);
+	disk_fail(d, -EBADMSG, "%s: primary GPT: %s; backup GPT: %s", d->name, why, why2);
 	return -EBADMSG;
 }
 
@@ -603,9 +614,10 @@ static void read_ebr_chain(struct boot_ctx *c, size_t di, int fd, uint64_t ext_l
 
 	for (n = 0; n < MBR_LOGICAL_MAX; n++) {
 		if (cur * d->ss + 512 > d->size ||
-		    boot_pread_full(fd, sec, sizeof(sec), cur * d->ss) || mbr_parse(sec, e, &dummy)) {
-			disk_warn(d, BOOT_FAIL, "%s: extended partition chain broken at LBA %llu", d->name,
-				  (unsigned long long)cur);
+		    boot_pread_full(fd, sec, sizeof(sec), cur * d->ss) ||
+		    mbr_parse(sec, e, &dummy)) {
+			disk_warn(d, BOOT_FAIL, "%s: extended partition chain broken at LBA %llu",
+				  d->name, (unsigned long long)cur);
 			return;
 		}
 		if (e[0].type && e[0].nsec)
@@ -615,13 +627,14 @@ static void read_ebr_chain(struct boot_ctx *c, size_t di, int fd, uint64_t ext_l
 		prev = cur;
 		cur = ext_lba + e[1].lba;
 		if (cur <= prev) { /* a chain must move forward, or it may loop */
-			disk_warn(d, BOOT_FAIL, "%s: extended partition chain goes backwards at LBA %llu",
+			disk_warn(d, BOOT_FAIL,
+				  "%s: extended partition chain goes backwards at LBA %llu",
 				  d->name, (unsigned long long)prev);
 			return;
 		}
 	}
-	disk_warn(d, BOOT_WARN, "%s: more than %d logical partitions; the rest were not read", d->name,
-		  MBR_LOGICAL_MAX);
+	disk_warn(d, BOOT_WARN, "%s: more than %d logical partitions; the rest were not read",
+		  d->name, MBR_LOGICAL_MAX);
 }
 
 static int probe_vol(int fd, struct boot_vol *v, uint8_t *buf)
@@ -682,8 +695,7 @@ static void scan_one(struct boot_ctx *c, size_t di, const char *spec, uint8_t *b
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
-		disk_fail(d, -errno, "%s: cannot open %s: %s", d->name, path,
-			 strerror(errno));
+		disk_fail(d, -errno, "%s: cannot open %s: %s", d->name, path, strerror(errno));
 		goto out;
 	}
 	d->ss = 512;
@@ -691,26 +703,24 @@ static void scan_one(struct boot_ctx *c, size_t di, const char *spec, uint8_t *b
 		d->size = (uint64_t)st.st_size;
 	} else if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &sz) || ioctl(fd, BLKSSZGET, &ss)) {
-			disk_fail(d, -errno, "%s: cannot size %s: %s", d->name,
-				 path, strerror(errno));
+			disk_fail(d, -errno, "%s: cannot size %s: %s", d->name, path,
+				  strerror(errno));
 			goto out;
 		}
 		d->size = sz;
 		d->ss = ss >= 512 && ss <= 4096 ? (uint32_t)ss : 512;
 	} else {
-		disk_fail(d, -ENODEV, "%s: %s is neither a file nor a block device",
-			 d->name, path);
+		disk_fail(d, -ENODEV, "%s: %s is neither a file nor a block device", d->name, path);
 		goto out;
 	}
 	if (d->size < 512) {
-		disk_fail(d, -EINVAL, "%s: %llu bytes is too small for a disk",
-			 d->name, (unsigned long long)d->size);
+		disk_fail(d, -EINVAL, "%s: %llu bytes is too small for a disk", d->name,
+			  (unsigned long long)d->size);
 		goto out;
 	}
 	r = boot_pread_full(fd, sec, sizeof(sec), 0);
 	if (r) {
-		disk_fail(d, r, "%s: cannot read sector 0: %s", d->name,
-			 strerror(-r));
+		disk_fail(d, r, "%s: cannot read sector 0: %s", d->name, strerror(-r));
 		goto out;
 	}
 	for (k = 0; k < 440; k++)
@@ -753,7 +763,8 @@ static void scan_one(struct boot_ctx *c, size_t di, const char *spec, uint8_t *b
 	for (i = first; i < c->nvol; i++) {
 		r = probe_vol(fd, &c->vol[i], buf);
 		if (r)
-			disk_warn(d, BOOT_FAIL, "%s: cannot read %s: %s", d->name, c->vol[i].name, strerror(-r));
+			disk_warn(d, BOOT_FAIL, "%s: cannot read %s: %s", d->name, c->vol[i].name,
+				  strerror(-r));
 	}
 out:
 	if (fd >= 0)
@@ -808,10 +819,10 @@ int boot_find_vol(const struct boot_ctx *c, const char *spec, int *vol, int *nma
 		const char *key, *dir;
 		int field; /* 0 uuid, 1 label, 2 partuuid, 3 partlabel */
 	} forms[] = {
-		{ "UUID=", "/dev/disk/by-uuid/", 0 },
-		{ "LABEL=", "/dev/disk/by-label/", 1 },
-		{ "PARTUUID=", "/dev/disk/by-partuuid/", 2 },
-		{ "PARTLABEL=", "/dev/disk/by-partlabel/", 3 },
+	    {"UUID=", "/dev/disk/by-uuid/", 0},
+	    {"LABEL=", "/dev/disk/by-label/", 1},
+	    {"PARTUUID=", "/dev/disk/by-partuuid/", 2},
+	    {"PARTLABEL=", "/dev/disk/by-partlabel/", 3},
 	};
 	char val[128];
 	const char *s = NULL, *have;

@@ -42,7 +42,7 @@ int boot_unzstd(int fd, uint64_t off, uint64_t size, uint64_t outcap, boot_sink_
 		ib.src = in, ib.size = k, ib.pos = 0;
 		/* A full output buffer may leave more output inside libzstd. */
 		for (;;) {
-			ZSTD_outBuffer ob = { out, ZOUT, 0 };
+			ZSTD_outBuffer ob = {out, ZOUT, 0};
 
 			ret = ZSTD_decompressStream(z, &ob, &ib);
 			if (ZSTD_isError(ret)) {
@@ -57,7 +57,8 @@ int boot_unzstd(int fd, uint64_t off, uint64_t size, uint64_t outcap, boot_sink_
 				frames++;
 			total += ob.pos;
 			if (total > outcap) {
-				r = boot_err(err, errcap, -EFBIG, "initramfs decompresses past %llu bytes",
+				r = boot_err(err, errcap, -EFBIG,
+					     "initramfs decompresses past %llu bytes",
 					     (unsigned long long)outcap);
 				goto out;
 			}

@@ -85,6 +85,14 @@ int proto_enc_inventory(struct wbuf *w, uint8_t type,
 		wbuf_str(w, d->model);
 		wbuf_str(w, d->serial);
 	}
+	if (m->nsess > PROTO_MAX_DISKS)
+		return -EINVAL;
+	wbuf_u64(w, m->session);
+	wbuf_u16(w, (uint16_t)m->nsess);
+	for (i = 0; i < m->nsess; i++) {
+		wbuf_str(w, m->sess[i].dst);
+		wbuf_u64(w, m->sess[i].committed);
+	}
 	return proto_frame_end(w, at);
 }
 
@@ -131,6 +139,15 @@ int proto_dec_inventory(const struct proto_frame *f, struct proto_inventory *m)
 		for (j = 0; j < i; j++)
 			if (!strcmp(m->disks[j].name, d->name))
 				return -EBADMSG;
+	}
+	cur_u64(&c, &m->session);
+	cur_u16(&c, &n);
+	if (c.err || n > PROTO_MAX_DISKS || (m->session == 0 && n))
+		return -EBADMSG;
+	m->nsess = n;
+	for (i = 0; i < n; i++) {
+		cur_str(&c, m->sess[i].dst, sizeof(m->sess[i].dst));
+		cur_u64(&c, &m->sess[i].committed);
 	}
 	return dec_end(&c);
 }
@@ -238,34 +255,44 @@ int proto_dec_plan(const struct proto_frame *f, struct proto_plan *m)
 	return dec_end(&c);
 }
 
-int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan *m)
+int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan_ok *m)
 {
 	size_t at;
 	uint32_t i;
 
+	if (m->n > PROTO_MAX_DISKS)
+		return -EINVAL;
 	proto_frame_begin(w, PROTO_PLAN_OK, &at);
-	wbuf_u16(w, (uint16_t)m->ndisks);
-	for (i = 0; i < m->ndisks; i++)
-		wbuf_u64(w, m->disks[i].dst_size);
+	wbuf_u8(w, m->resumed);
+	wbuf_u16(w, (uint16_t)m->n);
+	for (i = 0; i < m->n; i++) {
+		wbuf_u64(w, m->dst_size[i]);
+		wbuf_u64(w, m->committed[i]);
+	}
 	return proto_frame_end(w, at);
 }
 
-int proto_dec_plan_ok(const struct proto_frame *f, uint64_t *sizes, uint32_t cap,
-		      uint32_t *n)
+int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m)
 {
 	struct cur c;
 	uint16_t k;
 	uint32_t i;
 
+	memset(m, 0, sizeof(*m));
 	if (f->type != PROTO_PLAN_OK)
 		return -EBADMSG;
 	cur_init(&c, f->payload, f->len);
+	cur_u8(&c, &m->resumed);
 	cur_u16(&c, &k);
-	if (c.err || k > cap)
+	if (c.err || k > PROTO_MAX_DISKS || m->resumed > 1)
 		return -EBADMSG;
-	for (i = 0; i < k; i++)
-		cur_u64(&c, &sizes[i]);
-	*n = k;
+	m->n = k;
+	for (i = 0; i < k; i++) {
+		cur_u64(&c, &m->dst_size[i]);
+		cur_u64(&c, &m->committed[i]);
+		if (!c.err && m->committed[i] > m->dst_size[i])
+			return -EBADMSG;
+	}
 	return dec_end(&c);
 }
 

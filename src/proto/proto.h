@@ -133,6 +133,14 @@ struct proto_inventory {
 	uint64_t mem_total;
 	uint32_t ndisks;
 	struct proto_disk disks[PROTO_MAX_DISKS];
+	/* A migration this boot of the destination holds (0 = none): per
+	 * planned disk, the bytes of its send order known durable. */
+	uint64_t session;
+	uint32_t nsess;
+	struct {
+		char dst[PROTO_NAME_MAX];
+		uint64_t committed;
+	} sess[PROTO_MAX_DISKS];
 };
 
 struct proto_error {
@@ -219,10 +227,17 @@ struct proto_report {
 
 int proto_enc_plan(struct wbuf *w, const struct proto_plan *m);
 int proto_dec_plan(const struct proto_frame *f, struct proto_plan *m);
-/* PLAN_OK echoes each destination size. */
-int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan *m);
-int proto_dec_plan_ok(const struct proto_frame *f, uint64_t *sizes, uint32_t cap,
-		      uint32_t *n);
+/* PLAN_OK: whether the destination resumed the session it held, then
+ * per disk its size and the bytes of its send order already durable
+ * (0 unless resumed). */
+struct proto_plan_ok {
+	uint8_t resumed;
+	uint32_t n;
+	uint64_t dst_size[PROTO_MAX_DISKS];
+	uint64_t committed[PROTO_MAX_DISKS];
+};
+int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan_ok *m);
+int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m);
 /* The DATA header only; for RAW the caller sends len payload bytes after
  * it (so the payload is never copied into a frame buffer). */
 int proto_enc_data_hdr(struct wbuf *w, const struct proto_data *m);

@@ -33,75 +33,76 @@ static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
 	static const char lib[] =
-		"set -e; cd \"$T\"\n"
-		"ROOTU=11111111-2222-3333-4444-555555555555\n"
-		"SWAPU=66666666-7777-8888-9999-aaaaaaaaaaaa\n"
-		"BOOTU=77777777-8888-9999-aaaa-bbbbbbbbbbbb\n"
-		"fstab() { cat <<EOF\n"
-		"# <file system> <mount point> <type> <options> <dump> <pass>\n"
-		"UUID=$ROOTU / ext4 errors=remount-ro 0 1\n"
-		"UUID=1234-ABCD /boot/efi vfat umask=0077 0 1\n"
-		"UUID=$SWAPU none swap sw 0 0\n"
-		"PARTUUID=aaaaaaaa-0000-0000-0000-000000000002 /srv ext4 noauto 0 0\n"
-		"LABEL=my\\\\040root /mnt ext4 defaults 0 0\n"
-		"tmpfs /tmp tmpfs defaults 0 0\n"
-		"proc /proc proc defaults 0 0\n"
-		"server:/export /nfs nfs defaults 0 0\n"
-		"EOF\n"
-		"}\n"
-		/* tree DIR BLK: a small root; BLK is CONFIG_VIRTIO_BLK's value */
-		"tree() { rm -rf $1; mkdir -p $1/etc $1/sbin $1/boot/extlinux "
-		"$1/lib/modules/6.1-test\n"
-		"  printf '#!/bin/sh\\n' > $1/sbin/init; chmod 755 $1/sbin/init\n"
-		"  head -c 8192 /dev/zero | tr '\\0' k > $1/boot/vmlinuz-6.1-test\n"
-		"  printf 'CONFIG_VIRTIO_BLK=%s\\nCONFIG_VIRTIO_PCI=y\\nCONFIG_VIRTIO_NET=m\\n' $2 "
-		"> $1/boot/config-6.1-test\n"
-		"  printf 'kernel/drivers/net/virtio_net.ko:\\n' > $1/lib/modules/6.1-test/modules.dep\n"
-		"  fstab > $1/etc/fstab; }\n"
-		/* xl DIR [INITRD]: extlinux.conf booting 6.1-test */
-		"xl() { cat > $1/boot/extlinux/extlinux.conf <<EOF\n"
-		"# generated\n"
-		"DEFAULT linux\nTIMEOUT 50\n"
-		"LABEL rescue\n  KERNEL /boot/vmlinuz-6.1-test\n  APPEND single\n"
-		"LABEL linux\n  MENU LABEL Linux 6.1\n  LINUX /boot/vmlinuz-6.1-test\n"
-		"  APPEND root=UUID=$ROOTU ro console=ttyS0 ${2:+initrd=$2}\n"
-		"EOF\n"
-		"}\n"
-		/* initrd OUT MOD FMT: a cpio holding MOD (or nothing), then FMT */
-		"initrd() { rm -rf ir; mkdir -p ir/lib/modules/6.1-test/kernel/drivers/block ir/bin\n"
-		"  echo busybox > ir/bin/sh; [ -n \"$2\" ] && echo m > "
-		"ir/lib/modules/6.1-test/kernel/drivers/block/$2\n"
-		"  (cd ir && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > ir.cpio\n"
-		"  case $3 in raw) cp ir.cpio $1;; gz) gzip -n -c ir.cpio > $1;;\n"
-		"  zst) zstd -q -c ir.cpio > $1;; lz4) lz4 -l -q -c ir.cpio > $1;;\n"
-		"  early) rm -rf er; mkdir -p er/kernel/x86/microcode; echo u > "
-		"er/kernel/x86/microcode/GenuineIntel.bin\n"
-		"    (cd er && find . | cpio -o -H newc --quiet) > er.cpio; gzip -n -c ir.cpio > ir.gz;"
-		" cat er.cpio ir.gz > $1;;\n"
-		"  trunc) head -c 300 ir.cpio > $1;; esac; }\n"
-		"esp() { [ -f esp.img ] && return 0; mkfs.vfat -C -i 1234ABCD -n ESP esp.img 8192 "
-		">/dev/null\n"
-		"  echo efi > x.efi; mmd -i esp.img ::/EFI ::/EFI/BOOT ::/EFI/debian\n"
-		"  mcopy -i esp.img x.efi ::/EFI/BOOT/BOOTX64.EFI; mcopy -i esp.img x.efi "
-		"::/EFI/debian/grubx64.efi; }\n"
-		"swap() { [ -f swap.img ] && return 0; truncate -s 4M swap.img; chmod 600 swap.img;"
-		" mkswap -U $SWAPU swap.img >/dev/null 2>&1; }\n"
-		/* gpt IMG ROOTDIR: ESP, ext4 root (label "my root"), swap */
-		"gpt() { esp; swap; rm -f $1; truncate -s 40M $1; sfdisk -q $1 >/dev/null <<EOF\n"
-		"label: gpt\n"
-		"label-id: 01234567-89AB-CDEF-0123-456789ABCDEF\n"
-		"start=2048, size=16384, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, "
-		"uuid=aaaaaaaa-0000-0000-0000-000000000001\n"
-		"start=18432, size=49152, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, "
-		"uuid=aaaaaaaa-0000-0000-0000-000000000002\n"
-		"start=67584, size=8192, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, "
-		"uuid=aaaaaaaa-0000-0000-0000-000000000003\n"
-		"EOF\n"
-		"  dd if=esp.img of=$1 bs=512 seek=2048 conv=notrunc status=none\n"
-		"  mkfs.ext4 -q -F -U $ROOTU -L 'my root' -d $2 -E offset=9437184 $1 24M\n"
-		"  dd if=swap.img of=$1 bs=512 seek=67584 conv=notrunc status=none; }\n"
-		/* whole IMG ROOTDIR: an ext4 filesystem on the whole disk */
-		"whole() { rm -f $1; mkfs.ext4 -q -F -U $ROOTU -d $2 $1 16M >/dev/null; }\n";
+	    "set -e; cd \"$T\"\n"
+	    "ROOTU=11111111-2222-3333-4444-555555555555\n"
+	    "SWAPU=66666666-7777-8888-9999-aaaaaaaaaaaa\n"
+	    "BOOTU=77777777-8888-9999-aaaa-bbbbbbbbbbbb\n"
+	    "fstab() { cat <<EOF\n"
+	    "# <file system> <mount point> <type> <options> <dump> <pass>\n"
+	    "UUID=$ROOTU / ext4 errors=remount-ro 0 1\n"
+	    "UUID=1234-ABCD /boot/efi vfat umask=0077 0 1\n"
+	    "UUID=$SWAPU none swap sw 0 0\n"
+	    "PARTUUID=aaaaaaaa-0000-0000-0000-000000000002 /srv ext4 noauto 0 0\n"
+	    "LABEL=my\\\\040root /mnt ext4 defaults 0 0\n"
+	    "tmpfs /tmp tmpfs defaults 0 0\n"
+	    "proc /proc proc defaults 0 0\n"
+	    "server:/export /nfs nfs defaults 0 0\n"
+	    "EOF\n"
+	    "}\n"
+	    /* tree DIR BLK: a small root; BLK is CONFIG_VIRTIO_BLK's value */
+	    "tree() { rm -rf $1; mkdir -p $1/etc $1/sbin $1/boot/extlinux "
+	    "$1/lib/modules/6.1-test\n"
+	    "  printf '#!/bin/sh\\n' > $1/sbin/init; chmod 755 $1/sbin/init\n"
+	    "  head -c 8192 /dev/zero | tr '\\0' k > $1/boot/vmlinuz-6.1-test\n"
+	    "  printf 'CONFIG_VIRTIO_BLK=%s\\nCONFIG_VIRTIO_PCI=y\\nCONFIG_VIRTIO_NET=m\\n' $2 "
+	    "> $1/boot/config-6.1-test\n"
+	    "  printf 'kernel/drivers/net/virtio_net.ko:\\n' > "
+	    "$1/lib/modules/6.1-test/modules.dep\n"
+	    "  fstab > $1/etc/fstab; }\n"
+	    /* xl DIR [INITRD]: extlinux.conf booting 6.1-test */
+	    "xl() { cat > $1/boot/extlinux/extlinux.conf <<EOF\n"
+	    "# generated\n"
+	    "DEFAULT linux\nTIMEOUT 50\n"
+	    "LABEL rescue\n  KERNEL /boot/vmlinuz-6.1-test\n  APPEND single\n"
+	    "LABEL linux\n  MENU LABEL Linux 6.1\n  LINUX /boot/vmlinuz-6.1-test\n"
+	    "  APPEND root=UUID=$ROOTU ro console=ttyS0 ${2:+initrd=$2}\n"
+	    "EOF\n"
+	    "}\n"
+	    /* initrd OUT MOD FMT: a cpio holding MOD (or nothing), then FMT */
+	    "initrd() { rm -rf ir; mkdir -p ir/lib/modules/6.1-test/kernel/drivers/block ir/bin\n"
+	    "  echo busybox > ir/bin/sh; [ -n \"$2\" ] && echo m > "
+	    "ir/lib/modules/6.1-test/kernel/drivers/block/$2\n"
+	    "  (cd ir && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > ir.cpio\n"
+	    "  case $3 in raw) cp ir.cpio $1;; gz) gzip -n -c ir.cpio > $1;;\n"
+	    "  zst) zstd -q -c ir.cpio > $1;; lz4) lz4 -l -q -c ir.cpio > $1;;\n"
+	    "  early) rm -rf er; mkdir -p er/kernel/x86/microcode; echo u > "
+	    "er/kernel/x86/microcode/GenuineIntel.bin\n"
+	    "    (cd er && find . | cpio -o -H newc --quiet) > er.cpio; gzip -n -c ir.cpio > ir.gz;"
+	    " cat er.cpio ir.gz > $1;;\n"
+	    "  trunc) head -c 300 ir.cpio > $1;; esac; }\n"
+	    "esp() { [ -f esp.img ] && return 0; mkfs.vfat -C -i 1234ABCD -n ESP esp.img 8192 "
+	    ">/dev/null\n"
+	    "  echo efi > x.efi; mmd -i esp.img ::/EFI ::/EFI/BOOT ::/EFI/debian\n"
+	    "  mcopy -i esp.img x.efi ::/EFI/BOOT/BOOTX64.EFI; mcopy -i esp.img x.efi "
+	    "::/EFI/debian/grubx64.efi; }\n"
+	    "swap() { [ -f swap.img ] && return 0; truncate -s 4M swap.img; chmod 600 swap.img;"
+	    " mkswap -U $SWAPU swap.img >/dev/null 2>&1; }\n"
+	    /* gpt IMG ROOTDIR: ESP, ext4 root (label "my root"), swap */
+	    "gpt() { esp; swap; rm -f $1; truncate -s 40M $1; sfdisk -q $1 >/dev/null <<EOF\n"
+	    "label: gpt\n"
+	    "label-id: 01234567-89AB-CDEF-0123-456789ABCDEF\n"
+	    "start=2048, size=16384, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, "
+	    "uuid=aaaaaaaa-0000-0000-0000-000000000001\n"
+	    "start=18432, size=49152, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, "
+	    "uuid=aaaaaaaa-0000-0000-0000-000000000002\n"
+	    "start=67584, size=8192, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, "
+	    "uuid=aaaaaaaa-0000-0000-0000-000000000003\n"
+	    "EOF\n"
+	    "  dd if=esp.img of=$1 bs=512 seek=2048 conv=notrunc status=none\n"
+	    "  mkfs.ext4 -q -F -U $ROOTU -L 'my root' -d $2 -E offset=9437184 $1 24M\n"
+	    "  dd if=swap.img of=$1 bs=512 seek=67584 conv=notrunc status=none; }\n"
+	    /* whole IMG ROOTDIR: an ext4 filesystem on the whole disk */
+	    "whole() { rm -f $1; mkfs.ext4 -q -F -U $ROOTU -d $2 $1 16M >/dev/null; }\n";
 	char cmd[8192];
 	va_list ap;
 	int n, rc;
@@ -144,9 +145,10 @@ static void dump(const struct boot_report *r)
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
-		note("  %s  %s", r->line[i].level == BOOT_PASS   ? "PASS"
-				 : r->line[i].level == BOOT_WARN ? "WARN"
-								 : "FAIL",
+		note("  %s  %s",
+		     r->line[i].level == BOOT_PASS   ? "PASS"
+		     : r->line[i].level == BOOT_WARN ? "WARN"
+						     : "FAIL",
 		     r->line[i].text);
 }
 
@@ -165,7 +167,7 @@ static int line_has(const struct boot_report *r, enum boot_level l, const char *
 static int inspect(const char *img)
 {
 	char spec[512];
-	const char *disks[1] = { spec };
+	const char *disks[1] = {spec};
 
 	snprintf(spec, sizeof(spec), "vda=%s/%s", tmp, img);
 	return boot_inspect(disks, 1, &rep);
@@ -174,7 +176,7 @@ static int inspect(const char *img)
 static int find(const char *img, struct boot_entry *e, char *err, size_t errcap)
 {
 	char spec[512];
-	const char *disks[1] = { spec };
+	const char *disks[1] = {spec};
 
 	snprintf(spec, sizeof(spec), "vda=%s/%s", tmp, img);
 	err[0] = 0;
@@ -198,115 +200,115 @@ struct pcase {
 };
 
 #define NO_ENTRY NULL, NULL, NULL, NULL, NULL, NULL, NULL
-#define ROOT "root=UUID=11111111-2222-3333-4444-555555555555"
+#define ROOT	 "root=UUID=11111111-2222-3333-4444-555555555555"
 
 static const struct pcase pcases[] = {
-	{ "extlinux: DEFAULT names a label", 0, "/boot/extlinux/extlinux.conf",
-	  "DEFAULT linux\nLABEL rescue\n KERNEL /a\nLABEL linux\n LINUX /boot/vmlinuz-6.1\n"
-	  " APPEND " ROOT " ro quiet initrd=/boot/initrd.img-6.1\n",
-	  NULL, 0, "linux", "/boot/vmlinuz-6.1", "/boot/initrd.img-6.1", NULL, ROOT " ro quiet",
-	  NULL, NULL },
-	{ "extlinux: keywords any case, relative paths from the config's dir", 0,
-	  "/boot/extlinux/extlinux.conf",
-	  "default Arch\r\nlabel Arch\r\n\tlinux vmlinuz\r\n\tinitrd ucode.img,initramfs.img\r\n"
-	  "\tappend root=/dev/vda2 rw\r\n",
-	  NULL, 0, "Arch", "/boot/extlinux/vmlinuz", "/boot/extlinux/ucode.img",
-	  "/boot/extlinux/initramfs.img", "root=/dev/vda2 rw", NULL, NULL },
-	{ "extlinux: no DEFAULT takes the first LABEL, global APPEND", 0, "/extlinux.conf",
-	  "APPEND console=ttyS0\nLABEL one\n KERNEL /vmlinuz\nLABEL two\n KERNEL /other\n", NULL,
-	  0, "one", "/vmlinuz", NULL, NULL, "console=ttyS0", NULL, "first LABEL" },
-	{ "extlinux: UI menu with MENU DEFAULT, APPEND -", 0, "/boot/syslinux/syslinux.cfg",
-	  "UI menu.c32\nDEFAULT vesamenu.c32\nAPPEND quiet\nLABEL a\n KERNEL /a\nLABEL b\n"
-	  " MENU DEFAULT\n KERNEL /b\n APPEND -\n",
-	  NULL, 0, "b", "/b", NULL, NULL, "", NULL, NULL },
-	{ "extlinux: DEFAULT with no such LABEL is a kernel command line", 0, "/extlinux.conf",
-	  "DEFAULT /boot/vmlinuz root=/dev/sda1 initrd=/boot/initrd\n", NULL, 0, "/boot/vmlinuz",
-	  "/boot/vmlinuz", "/boot/initrd", NULL, "root=/dev/sda1", NULL, "taken as a kernel" },
-	{ "extlinux: TEXT HELP block and comments skipped", 0, "/extlinux.conf",
-	  "# LABEL x\nDEFAULT l\nLABEL l\n TEXT HELP\n LABEL fake\n KERNEL /fake\n ENDTEXT\n"
-	  " KERNEL /real\n",
-	  NULL, 0, "l", "/real", NULL, NULL, "", NULL, NULL },
-	{ "extlinux: LOCALBOOT is not a Linux entry", 0, "/extlinux.conf",
-	  "DEFAULT hd\nLABEL hd\n LOCALBOOT 0\n", NULL, -ENOENT, NO_ENTRY },
-	{ "extlinux: menu module as kernel is refused", 0, "/extlinux.conf",
-	  "DEFAULT m\nLABEL m\n KERNEL menu.c32\n", NULL, -ENOENT, NO_ENTRY },
-	{ "extlinux: no LABEL and no DEFAULT", 0, "/extlinux.conf", "TIMEOUT 1\n", NULL, -ENOENT, NO_ENTRY },
-	{ "extlinux: label without KERNEL", 0, "/extlinux.conf", "DEFAULT a\nLABEL a\n APPEND x\n",
-	  NULL, -ENOENT, NO_ENTRY },
-	{ "extlinux: .. in the kernel path", 0, "/boot/extlinux/extlinux.conf",
-	  "DEFAULT a\nLABEL a\n KERNEL ../../etc/shadow\n", NULL, -EINVAL, NO_ENTRY },
-	{ "extlinux: .. in an initrd= path", 0, "/extlinux.conf",
-	  "DEFAULT a\nLABEL a\n KERNEL /k\n APPEND initrd=/boot/../x\n", NULL, -EINVAL, NO_ENTRY },
-	{ "extlinux: five initrds", 0, "/extlinux.conf",
-	  "DEFAULT a\nLABEL a\n KERNEL /k\n INITRD /1,/2,/3,/4,/5\n", NULL, -E2BIG, NO_ENTRY },
+    {"extlinux: DEFAULT names a label", 0, "/boot/extlinux/extlinux.conf",
+     "DEFAULT linux\nLABEL rescue\n KERNEL /a\nLABEL linux\n LINUX /boot/vmlinuz-6.1\n"
+     " APPEND " ROOT " ro quiet initrd=/boot/initrd.img-6.1\n",
+     NULL, 0, "linux", "/boot/vmlinuz-6.1", "/boot/initrd.img-6.1", NULL, ROOT " ro quiet", NULL,
+     NULL},
+    {"extlinux: keywords any case, relative paths from the config's dir", 0,
+     "/boot/extlinux/extlinux.conf",
+     "default Arch\r\nlabel Arch\r\n\tlinux vmlinuz\r\n\tinitrd ucode.img,initramfs.img\r\n"
+     "\tappend root=/dev/vda2 rw\r\n",
+     NULL, 0, "Arch", "/boot/extlinux/vmlinuz", "/boot/extlinux/ucode.img",
+     "/boot/extlinux/initramfs.img", "root=/dev/vda2 rw", NULL, NULL},
+    {"extlinux: no DEFAULT takes the first LABEL, global APPEND", 0, "/extlinux.conf",
+     "APPEND console=ttyS0\nLABEL one\n KERNEL /vmlinuz\nLABEL two\n KERNEL /other\n", NULL, 0,
+     "one", "/vmlinuz", NULL, NULL, "console=ttyS0", NULL, "first LABEL"},
+    {"extlinux: UI menu with MENU DEFAULT, APPEND -", 0, "/boot/syslinux/syslinux.cfg",
+     "UI menu.c32\nDEFAULT vesamenu.c32\nAPPEND quiet\nLABEL a\n KERNEL /a\nLABEL b\n"
+     " MENU DEFAULT\n KERNEL /b\n APPEND -\n",
+     NULL, 0, "b", "/b", NULL, NULL, "", NULL, NULL},
+    {"extlinux: DEFAULT with no such LABEL is a kernel command line", 0, "/extlinux.conf",
+     "DEFAULT /boot/vmlinuz root=/dev/sda1 initrd=/boot/initrd\n", NULL, 0, "/boot/vmlinuz",
+     "/boot/vmlinuz", "/boot/initrd", NULL, "root=/dev/sda1", NULL, "taken as a kernel"},
+    {"extlinux: TEXT HELP block and comments skipped", 0, "/extlinux.conf",
+     "# LABEL x\nDEFAULT l\nLABEL l\n TEXT HELP\n LABEL fake\n KERNEL /fake\n ENDTEXT\n"
+     " KERNEL /real\n",
+     NULL, 0, "l", "/real", NULL, NULL, "", NULL, NULL},
+    {"extlinux: LOCALBOOT is not a Linux entry", 0, "/extlinux.conf",
+     "DEFAULT hd\nLABEL hd\n LOCALBOOT 0\n", NULL, -ENOENT, NO_ENTRY},
+    {"extlinux: menu module as kernel is refused", 0, "/extlinux.conf",
+     "DEFAULT m\nLABEL m\n KERNEL menu.c32\n", NULL, -ENOENT, NO_ENTRY},
+    {"extlinux: no LABEL and no DEFAULT", 0, "/extlinux.conf", "TIMEOUT 1\n", NULL, -ENOENT,
+     NO_ENTRY},
+    {"extlinux: label without KERNEL", 0, "/extlinux.conf", "DEFAULT a\nLABEL a\n APPEND x\n", NULL,
+     -ENOENT, NO_ENTRY},
+    {"extlinux: .. in the kernel path", 0, "/boot/extlinux/extlinux.conf",
+     "DEFAULT a\nLABEL a\n KERNEL ../../etc/shadow\n", NULL, -EINVAL, NO_ENTRY},
+    {"extlinux: .. in an initrd= path", 0, "/extlinux.conf",
+     "DEFAULT a\nLABEL a\n KERNEL /k\n APPEND initrd=/boot/../x\n", NULL, -EINVAL, NO_ENTRY},
+    {"extlinux: five initrds", 0, "/extlinux.conf",
+     "DEFAULT a\nLABEL a\n KERNEL /k\n INITRD /1,/2,/3,/4,/5\n", NULL, -E2BIG, NO_ENTRY},
 
-	{ "grub: set default=\"1\" picks the second entry; search hint; $var noted", 1,
-	  "/boot/grub/grub.cfg",
-	  "if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\nelse\n"
-	  "   set default=\"1\"\nfi\n"
-	  "if [ x\"${feature_menuentry_id}\" = xy ]; then\n  menuentry_id_option=\"--id\"\n"
-	  "else\n  menuentry_id_option=\"\"\nfi\n"
-	  "function load_video {\n  insmod all_video\n}\n"
-	  "menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple' {\n"
-	  "\tload_video\n\tsearch --no-floppy --fs-uuid --set=root 1111\n"
-	  "\tlinux\t/boot/vmlinuz-old " ROOT " ro quiet\n\tinitrd\t/boot/initrd.img-old\n}\n"
-	  "menuentry 'Debian, with Linux 6.1' --class debian $menuentry_id_option 'gnulinux-6.1' {\n"
-	  "\tsearch --no-floppy --fs-uuid --set=root --hint-bios=hd0,gpt2 abcd-ef\n"
-	  "\techo 'Loading Linux 6.1 ...'\n"
-	  "\tlinux\t/boot/vmlinuz-6.1 " ROOT " ro console=ttyS0 $vt_handoff\n"
-	  "\tinitrd\t/boot/initrd.img-6.1\n}\n",
-	  NULL, 0, "Debian, with Linux 6.1", "/boot/vmlinuz-6.1", "/boot/initrd.img-6.1", NULL,
-	  ROOT " ro console=ttyS0", "UUID=abcd-ef", "$vt_handoff unresolved" },
-	{ "grub: no default is entry 0; variables set at the top are expanded", 1,
-	  "/boot/grub/grub.cfg",
-	  "set kopts=\"ro quiet\"\nset gfxpayload=keep\n"
-	  "menuentry \"A {braced} title\" {\n  linux ($root)/vmlinuz root=/dev/vda2 ${kopts} "
-	  "\"acpi_osi=Windows 2009\"\n  initrd (hd0,gpt2)/initrd.img /early.img\n}\n"
-	  "menuentry B {\n linux /b\n}\n",
-	  NULL, 0, "A {braced} title", "/vmlinuz", "/initrd.img", "/early.img",
-	  "root=/dev/vda2 ro quiet \"acpi_osi=Windows 2009\"", NULL, NULL },
-	{ "grub: submenu path default from grubenv saved_entry", 1, "/boot/grub/grub.cfg",
-	  "set default=\"${saved_entry}\"\n"
-	  "menuentry 'Debian' --id simple {\n linux /vmlinuz-a root=/dev/vda1\n}\n"
-	  "submenu 'Advanced' --id advanced {\n"
-	  "  menuentry 'Debian 6.1' --id v61 {\n   linux /vmlinuz-6.1 root=/dev/vda1\n  }\n"
-	  "  menuentry 'Debian 6.1 (recovery)' --id v61r {\n"
-	  "   linux /vmlinuz-6.1 root=/dev/vda1 single\n   initrd /initrd-6.1\n  }\n}\n",
-	  "# GRUB Environment Block\nsaved_entry=advanced>v61r\n#####################\n", 0,
-	  "Debian 6.1 (recovery)", "/vmlinuz-6.1", "/initrd-6.1", NULL, "root=/dev/vda1 single",
-	  NULL, NULL },
-	{ "grub: numeric submenu path \"1>0\" and linuxefi/initrdefi", 1, "/boot/grub2/grub.cfg",
-	  "set default=\"1>0\"\nmenuentry a {\n linux16 /a\n}\nsubmenu s {\n"
-	  " menuentry b {\n  linuxefi /vmlinuz-b x=1\n  initrdefi /initramfs-b.img\n }\n}\n",
-	  NULL, 0, "b", "/vmlinuz-b", "/initramfs-b.img", NULL, "x=1", NULL, NULL },
-	{ "grub: default by title", 1, "/boot/grub/grub.cfg",
-	  "set default='Second one'\nmenuentry 'First' {\n linux /1\n}\n"
-	  "menuentry 'Second one' {\n linux /2 a b\n}\n",
-	  NULL, 0, "Second one", "/2", NULL, NULL, "a b", NULL, NULL },
-	{ "grub: default out of range falls back to the first, noted", 1, "/boot/grub/grub.cfg",
-	  "set default=7\nmenuentry 'only' {\n linux /k\n}\n", NULL, 0, "only", "/k", NULL, NULL,
-	  "", NULL, "matches no entry" },
-	{ "grub: ${saved_entry} unset: an empty default is ignored", 1, "/boot/grub/grub.cfg",
-	  "set default=\"0\"\nset default=\"${saved_entry}\"\nmenuentry x {\n linux /x\n}\n", NULL,
-	  0, "x", "/x", NULL, NULL, "", NULL, NULL },
-	{ "grub: chosen entry without linux", 1, "/boot/grub/grub.cfg",
-	  "menuentry 'UEFI Firmware Settings' {\n fwsetup\n}\n", NULL, -ENOENT, NO_ENTRY },
-	{ "grub: no menuentry at all", 1, "/boot/grub/grub.cfg", "set timeout=5\n", NULL,
-	  -ENOENT, NO_ENTRY },
-	{ "grub: unterminated quote", 1, "/boot/grub/grub.cfg",
-	  "menuentry 'x {\n linux /k\n}\n", NULL, -EBADMSG, NO_ENTRY },
-	{ "grub: .. in the kernel path", 1, "/boot/grub/grub.cfg",
-	  "menuentry x {\n linux /boot/../../../etc/shadow\n}\n", NULL, -EINVAL, NO_ENTRY },
-	{ "grub: control byte in the initrd path", 1, "/boot/grub/grub.cfg",
-	  "menuentry x {\n linux /k\n initrd \"/a\x01b\"\n}\n", NULL, -EINVAL, NO_ENTRY },
-	{ "grub: blocks nested too deep", 1, "/boot/grub/grub.cfg",
-	  "function a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\n"
-	  "function a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\n"
-	  "function a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\n",
-	  NULL, -E2BIG, NO_ENTRY },
-	{ "grub: stray closing braces and $ at the end", 1, "/boot/grub/grub.cfg",
-	  "}\n}\nmenuentry x {\n linux /k a$\n}\n}\n$", NULL, 0, "x", "/k", NULL, NULL, "a$", NULL,
-	  NULL },
+    {"grub: set default=\"1\" picks the second entry; search hint; $var noted", 1,
+     "/boot/grub/grub.cfg",
+     "if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\nelse\n"
+     "   set default=\"1\"\nfi\n"
+     "if [ x\"${feature_menuentry_id}\" = xy ]; then\n  menuentry_id_option=\"--id\"\n"
+     "else\n  menuentry_id_option=\"\"\nfi\n"
+     "function load_video {\n  insmod all_video\n}\n"
+     "menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple' {\n"
+     "\tload_video\n\tsearch --no-floppy --fs-uuid --set=root 1111\n"
+     "\tlinux\t/boot/vmlinuz-old " ROOT " ro quiet\n\tinitrd\t/boot/initrd.img-old\n}\n"
+     "menuentry 'Debian, with Linux 6.1' --class debian $menuentry_id_option 'gnulinux-6.1' {\n"
+     "\tsearch --no-floppy --fs-uuid --set=root --hint-bios=hd0,gpt2 abcd-ef\n"
+     "\techo 'Loading Linux 6.1 ...'\n"
+     "\tlinux\t/boot/vmlinuz-6.1 " ROOT " ro console=ttyS0 $vt_handoff\n"
+     "\tinitrd\t/boot/initrd.img-6.1\n}\n",
+     NULL, 0, "Debian, with Linux 6.1", "/boot/vmlinuz-6.1", "/boot/initrd.img-6.1", NULL,
+     ROOT " ro console=ttyS0", "UUID=abcd-ef", "$vt_handoff unresolved"},
+    {"grub: no default is entry 0; variables set at the top are expanded", 1, "/boot/grub/grub.cfg",
+     "set kopts=\"ro quiet\"\nset gfxpayload=keep\n"
+     "menuentry \"A {braced} title\" {\n  linux ($root)/vmlinuz root=/dev/vda2 ${kopts} "
+     "\"acpi_osi=Windows 2009\"\n  initrd (hd0,gpt2)/initrd.img /early.img\n}\n"
+     "menuentry B {\n linux /b\n}\n",
+     NULL, 0, "A {braced} title", "/vmlinuz", "/initrd.img", "/early.img",
+     "root=/dev/vda2 ro quiet \"acpi_osi=Windows 2009\"", NULL, NULL},
+    {"grub: submenu path default from grubenv saved_entry", 1, "/boot/grub/grub.cfg",
+     "set default=\"${saved_entry}\"\n"
+     "menuentry 'Debian' --id simple {\n linux /vmlinuz-a root=/dev/vda1\n}\n"
+     "submenu 'Advanced' --id advanced {\n"
+     "  menuentry 'Debian 6.1' --id v61 {\n   linux /vmlinuz-6.1 root=/dev/vda1\n  }\n"
+     "  menuentry 'Debian 6.1 (recovery)' --id v61r {\n"
+     "   linux /vmlinuz-6.1 root=/dev/vda1 single\n   initrd /initrd-6.1\n  }\n}\n",
+     "# GRUB Environment Block\nsaved_entry=advanced>v61r\n#####################\n", 0,
+     "Debian 6.1 (recovery)", "/vmlinuz-6.1", "/initrd-6.1", NULL, "root=/dev/vda1 single", NULL,
+     NULL},
+    {"grub: numeric submenu path \"1>0\" and linuxefi/initrdefi", 1, "/boot/grub2/grub.cfg",
+     "set default=\"1>0\"\nmenuentry a {\n linux16 /a\n}\nsubmenu s {\n"
+     " menuentry b {\n  linuxefi /vmlinuz-b x=1\n  initrdefi /initramfs-b.img\n }\n}\n",
+     NULL, 0, "b", "/vmlinuz-b", "/initramfs-b.img", NULL, "x=1", NULL, NULL},
+    {"grub: default by title", 1, "/boot/grub/grub.cfg",
+     "set default='Second one'\nmenuentry 'First' {\n linux /1\n}\n"
+     "menuentry 'Second one' {\n linux /2 a b\n}\n",
+     NULL, 0, "Second one", "/2", NULL, NULL, "a b", NULL, NULL},
+    {"grub: default out of range falls back to the first, noted", 1, "/boot/grub/grub.cfg",
+     "set default=7\nmenuentry 'only' {\n linux /k\n}\n", NULL, 0, "only", "/k", NULL, NULL, "",
+     NULL, "matches no entry"},
+    {"grub: ${saved_entry} unset: an empty default is ignored", 1, "/boot/grub/grub.cfg",
+     "set default=\"0\"\nset default=\"${saved_entry}\"\nmenuentry x {\n linux /x\n}\n", NULL, 0,
+     "x", "/x", NULL, NULL, "", NULL, NULL},
+    {"grub: chosen entry without linux", 1, "/boot/grub/grub.cfg",
+     "menuentry 'UEFI Firmware Settings' {\n fwsetup\n}\n", NULL, -ENOENT, NO_ENTRY},
+    {"grub: no menuentry at all", 1, "/boot/grub/grub.cfg", "set timeout=5\n", NULL, -ENOENT,
+     NO_ENTRY},
+    {"grub: unterminated quote", 1, "/boot/grub/grub.cfg", "menuentry 'x {\n linux /k\n}\n", NULL,
+     -EBADMSG, NO_ENTRY},
+    {"grub: .. in the kernel path", 1, "/boot/grub/grub.cfg",
+     "menuentry x {\n linux /boot/../../../etc/shadow\n}\n", NULL, -EINVAL, NO_ENTRY},
+    {"grub: control byte in the initrd path", 1, "/boot/grub/grub.cfg",
+     "menuentry x {\n linux /k\n initrd \"/a\x01b\"\n}\n", NULL, -EINVAL, NO_ENTRY},
+    {"grub: blocks nested too deep", 1, "/boot/grub/grub.cfg",
+     "function a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\n"
+     "function a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\n"
+     "function a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\nfunction a {\n",
+     NULL, -E2BIG, NO_ENTRY},
+    {"grub: stray closing braces and $ at the end", 1, "/boot/grub/grub.cfg",
+     "}\n}\nmenuentry x {\n linux /k a$\n}\n}\n$", NULL, 0, "x", "/k", NULL, NULL, "a$", NULL,
+     NULL},
 };
 
 static void test_parsers(void)
@@ -391,8 +393,7 @@ static void test_hostile_text(void)
 	t[n++] = '\n';
 	t[n] = 0;
 	rc = boot_parse_extlinux("/extlinux.conf", t, n, &e, err, sizeof(err));
-	ok(rc == -E2BIG && strstr(err, "command line"), "8 KB cmdline refused (extlinux): %s",
-	   err);
+	ok(rc == -E2BIG && strstr(err, "command line"), "8 KB cmdline refused (extlinux): %s", err);
 	n = (size_t)snprintf(t, big, "menuentry a {\n linux /k");
 	for (i = 0; i < 1024; i++)
 		n += (size_t)snprintf(t + n, big - n, " opt%04zu", i);
@@ -496,7 +497,7 @@ static void test_bad_variants(void)
 {
 	static struct boot_entry e;
 	char err[256], spec[512];
-	const char *disks[1] = { spec };
+	const char *disks[1] = {spec};
 	int rc;
 
 	/* an fstab UUID that is on no disk */
@@ -507,7 +508,8 @@ static void test_bad_variants(void)
 		ok(rep.verdict == BOOT_FAIL, "missing fstab UUID: verdict FAIL");
 		expect_line(BOOT_FAIL, "UUID=deadbeef-0000-4000-8000-000000000000", "(/data)",
 			    "missing UUID named with its mount point");
-		expect_line(BOOT_WARN, "UUID=cafe-f00d", "nofail", "missing nofail entry is a WARN");
+		expect_line(BOOT_WARN, "UUID=cafe-f00d", "nofail",
+			    "missing nofail entry is a WARN");
 	} else {
 		skip("could not build badfs.img");
 	}
@@ -518,7 +520,8 @@ static void test_bad_variants(void)
 		expect_line(BOOT_FAIL, "virtio_blk: a module in kernel 6.1-test", "no initramfs",
 			    "virtio_blk=m without initramfs: FAIL (the root disk cannot be found)");
 		expect_line(BOOT_PASS, "virtio_pci: built into", NULL, "virtio_pci still checked");
-		expect_line(BOOT_PASS, "disk vda", "no table, vda ext4", "a filesystem on the whole disk");
+		expect_line(BOOT_PASS, "disk vda", "no table, vda ext4",
+			    "a filesystem on the whole disk");
 		expect_line(BOOT_WARN, "BIOS: no boot code", NULL, "no ESP and no boot code: WARN");
 	} else {
 		skip("could not build mod.img");
@@ -553,7 +556,8 @@ static void test_bad_variants(void)
 
 	/* a 10 MB extlinux.conf on the disk */
 	if (!sh("tree huge y; head -c 10485760 /dev/zero | tr '\\0' '#' > "
-		"huge/boot/extlinux/extlinux.conf; mkfs.ext4 -q -F -d huge huge.img 32M >/dev/null")) {
+		"huge/boot/extlinux/extlinux.conf; mkfs.ext4 -q -F -d huge huge.img 32M "
+		">/dev/null")) {
 		rc = find("huge.img", &e, err, sizeof(err));
 		ok(rc == -EFBIG && strstr(err, "extlinux.conf is 10485760 bytes"),
 		   "10 MB extlinux.conf on disk refused: %s", err);
@@ -571,21 +575,20 @@ struct icase {
 static void test_initramfs(void)
 {
 	static const struct icase ic[] = {
-		{ "uncompressed cpio with virtio_blk.ko", "virtio_blk.ko", "raw", NULL, BOOT_PASS,
-		  "(cpio)" },
-		{ "gzip cpio with virtio_blk.ko.xz (BusyBox zcat)", "virtio_blk.ko.xz", "gz",
-		  "/bin/busybox", BOOT_PASS, "(gzip)" },
-		{ "zstd cpio with virtio_blk.ko.zst", "virtio_blk.ko.zst", "zst", "zstd",
-		  BOOT_PASS, "(zstd)" },
-		{ "microcode cpio then gzip cpio", "virtio_blk.ko", "early", "/bin/busybox",
-		  BOOT_PASS, "(cpio+gzip)" },
-		{ "cpio without virtio_blk", "", "raw", NULL, BOOT_FAIL, "read to its end" },
-		{ "gzip cpio without virtio_blk", "", "gz", "/bin/busybox", BOOT_FAIL,
-		  "read to its end" },
-		{ "lz4: not readable, unknown", "virtio_blk.ko", "lz4", "lz4", BOOT_WARN,
-		  "unknown: a module" },
-		{ "truncated cpio: unknown", "virtio_blk.ko", "trunc", NULL, BOOT_WARN,
-		  "ends inside" },
+	    {"uncompressed cpio with virtio_blk.ko", "virtio_blk.ko", "raw", NULL, BOOT_PASS,
+	     "(cpio)"},
+	    {"gzip cpio with virtio_blk.ko.xz (BusyBox zcat)", "virtio_blk.ko.xz", "gz",
+	     "/bin/busybox", BOOT_PASS, "(gzip)"},
+	    {"zstd cpio with virtio_blk.ko.zst", "virtio_blk.ko.zst", "zst", "zstd", BOOT_PASS,
+	     "(zstd)"},
+	    {"microcode cpio then gzip cpio", "virtio_blk.ko", "early", "/bin/busybox", BOOT_PASS,
+	     "(cpio+gzip)"},
+	    {"cpio without virtio_blk", "", "raw", NULL, BOOT_FAIL, "read to its end"},
+	    {"gzip cpio without virtio_blk", "", "gz", "/bin/busybox", BOOT_FAIL,
+	     "read to its end"},
+	    {"lz4: not readable, unknown", "virtio_blk.ko", "lz4", "lz4", BOOT_WARN,
+	     "unknown: a module"},
+	    {"truncated cpio: unknown", "virtio_blk.ko", "trunc", NULL, BOOT_WARN, "ends inside"},
 	};
 	size_t i;
 
@@ -693,7 +696,8 @@ static void test_mbr_bls(void)
 	       "insmod blscfg\nblscfg\n"
 	       "EOF\n"
 	       "printf '# GRUB Environment Block\\nsaved_entry=abc-5.14.0-old\\n"
-	       "kernelopts=root=UUID=%%s ro crashkernel=auto\\n#####\\n' $ROOTU > bb/grub2/grubenv\n"
+	       "kernelopts=root=UUID=%%s ro crashkernel=auto\\n#####\\n' $ROOTU > "
+	       "bb/grub2/grubenv\n"
 	       "for v in old new; do cat > bb/loader/entries/abc-5.14.0-$v.conf <<EOF\n"
 	       "title Linux (5.14.0-$v)\nversion 5.14.0-$v\nlinux /vmlinuz-5.14.0-$v\n"
 	       "initrd /initramfs-5.14.0-$v.img \\$tuned_initrd\n"
@@ -740,6 +744,61 @@ static void test_mbr_bls(void)
 	expect_line(BOOT_PASS, "BIOS: boot code in sector 0 of vda", NULL, "MBR boot code seen");
 }
 
+/* RHEL 8 with UEFI: grub.cfg and grubenv on the ESP, BLS entries in root's /boot. */
+static void test_esp_grub(void)
+{
+	static struct boot_entry e;
+	char err[256];
+	int rc;
+
+	if (sh("tree eg y; rm -rf eg/boot/extlinux; mkdir -p eg/boot/loader/entries\n"
+	       "mv eg/boot/vmlinuz-6.1-test eg/boot/vmlinuz-5.14.0-1\n"
+	       "mv eg/boot/config-6.1-test eg/boot/config-5.14.0-1\n"
+	       "mv eg/lib/modules/6.1-test eg/lib/modules/5.14.0-1\n"
+	       "printf 'title RHEL (5.14.0-1)\\nversion 5.14.0-1\\nlinux /vmlinuz-5.14.0-1\\n"
+	       "options $kernelopts\\n' > eg/boot/loader/entries/m-5.14.0-1.conf\n"
+	       "printf 'set default=\"${saved_entry}\"\\nsearch --no-floppy --fs-uuid --set=root "
+	       "%%s\\ninsmod blscfg\\nblscfg\\n' $ROOTU > grub.cfg\n"
+	       "printf '# GRUB Environment Block\\nkernelopts=root=UUID=%%s ro\\n' $ROOTU > "
+	       "grubenv\n"
+	       "rm -f esp2.img; mkfs.vfat -C -i 1234ABCD esp2.img 8192 >/dev/null\n"
+	       "mmd -i esp2.img ::/EFI ::/EFI/redhat\n"
+	       "mcopy -i esp2.img x.efi ::/EFI/redhat/shimx64.efi\n"
+	       "mcopy -i esp2.img grub.cfg grubenv ::/EFI/redhat/\n"
+	       "gpt eg.img eg; dd if=esp2.img of=eg.img bs=512 seek=2048 conv=notrunc "
+	       "status=none")) {
+		skip("could not build eg.img");
+		return;
+	}
+	rc = find("eg.img", &e, err, sizeof(err));
+	is_int(rc, 0, "find_entry with grub.cfg on the ESP");
+	if (rc)
+		note("err: %s", err);
+	ok(!strcmp(e.config, "vda1:/EFI/redhat/grub.cfg"), "config %s", e.config);
+	ok(!strcmp(e.kernel.part, "vda2") && !strcmp(e.kernel.path, "/boot/vmlinuz-5.14.0-1"),
+	   "BLS /vmlinuz found as root's /boot/vmlinuz: %s:%s", e.kernel.part, e.kernel.path);
+	ok(!strcmp(e.cmdline, ROOT " ro"), "kernelopts from the ESP's grubenv: \"%s\"", e.cmdline);
+	inspect("eg.img");
+	expect_line(BOOT_PASS, "EFI system partition vda1", "/EFI/redhat/shimx64.efi",
+		    "vendor loader listed");
+	expect_line(BOOT_WARN, "no /EFI/BOOT/BOOT*.EFI", NULL, "missing fallback loader: WARN");
+	expect_line(BOOT_PASS, "virtio_blk: built into kernel 5.14.0-1", NULL,
+		    "kernel version from the BLS entry's file name");
+
+	/* No configuration anywhere but loaders on the ESP (systemd-boot-like). */
+	if (sh("tree nc y; rm -rf nc/boot/extlinux; gpt nc.img nc")) {
+		skip("could not build nc.img");
+		return;
+	}
+	inspect("nc.img");
+	expect_line(BOOT_PASS, "bootloader: EFI loaders on vda1", NULL,
+		    "ESP loaders count as a bootloader");
+	expect_line(BOOT_WARN, "checking the newest kernel", "vda2:/boot/vmlinuz-6.1-test",
+		    "no entry: the newest kernel is checked, and said so");
+	expect_line(BOOT_PASS, "virtio_blk: built into kernel 6.1-test", NULL,
+		    "virtio checked on the newest kernel");
+}
+
 /* ---- hostile partition tables ---------------------------------------- */
 
 static uint32_t crc32(const uint8_t *p, size_t n)
@@ -771,7 +830,7 @@ static void test_hostile_tables(void)
 {
 	static uint8_t img[1u << 20];
 	char spec[512];
-	const char *disks[2] = { spec, "nope=/nonexistent/disk.img" };
+	const char *disks[2] = {spec, "nope=/nonexistent/disk.img"};
 	uint8_t *h = img + 512;
 
 	/* A GPT whose header CRC is right but asks for 2^32-1 entries. */
@@ -895,7 +954,7 @@ static void test_hostile_fat(void)
 	}
 	inspect("fl.img");
 	if (!ok(line_has(&rep, BOOT_WARN, "EFI system partition vda1", NULL) ||
-		line_has(&rep, BOOT_PASS, "EFI system partition vda1", NULL),
+		    line_has(&rep, BOOT_PASS, "EFI system partition vda1", NULL),
 		"looping FAT chains end in a line, not a hang"))
 		dump(&rep);
 }
@@ -922,6 +981,7 @@ int main(void)
 		test_initramfs();
 		test_grub_gpt();
 		test_mbr_bls();
+		test_esp_grub();
 		test_hostile_tables();
 		test_hostile_fat();
 	}
