@@ -105,7 +105,7 @@ $(OUT)/ferry: $(AGENT_OBJ) $(MOD_OBJ)
 
 bins: $(OUT)/ferry-init $(OUT)/ferry
 
-$(OUT)/initramfs.cpio.gz: $(OUT)/ferry-init $(B)/kernel/.stamp scripts/initramfs.sh \
+$(OUT)/initramfs.cpio.gz: $(OUT)/ferry-init $(B)/kernel/.stamp $(SYSROOT)/.stamp scripts/initramfs.sh \
 		$(wildcard rootfs/*) $(wildcard rootfs/*/*)
 	$(Q)scripts/timed.sh initramfs scripts/initramfs.sh $@
 

@@ -99,8 +99,14 @@ static size_t list_nics(char names[][INIT_IFNAME], size_t cap)
 	if (!d)
 		return 0;
 	while ((e = readdir(d)) && n < cap) {
+		char path[300], type[16];
+
 		if (e->d_name[0] == '.' || !strcmp(e->d_name, "lo") ||
 		    strlen(e->d_name) >= INIT_IFNAME)
+			continue;
+		/* Ethernet only (ARPHRD_ETHER): not sit0, tunnels or the like. */
+		snprintf(path, sizeof(path), "/sys/class/net/%s/type", e->d_name);
+		if (file_read_small(path, type, sizeof(type)) <= 0 || strcmp(type, "1"))
 			continue;
 		memcpy(names[n], e->d_name, strlen(e->d_name) + 1);
 		n++;

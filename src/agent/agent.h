@@ -56,6 +56,7 @@ const char *agent_json_str(const char *s, char *buf, size_t cap);
 int cmd_status(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 
 /* Shared option handling: --to, --token, --token-file, FERRY_TOKEN. */
 int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t errcap);

@@ -163,20 +163,26 @@ static int expect_inventory(struct agent_conn *ac, uint8_t type,
 	return 0;
 }
 
+/* While waiting for a booting destination, each attempt is short: a
+ * connection QEMU's user network accepted before the guest listened
+ * hangs rather than fails. */
+#define ATTEMPT_MS 2000
+
 static int try_connect(const struct agent_target *t, struct agent_conn *ac,
-		       struct proto_inventory *inv, char *err, size_t errcap)
+		       struct proto_inventory *inv, int quick, char *err, size_t errcap)
 {
 	char terr[TLS_ERR_TEXT_MAX], host[64];
 	struct proto_hello h;
 	struct wbuf w;
 	int fd, r;
 
-	fd = net_connect(t->host, t->port, CONNECT_MS);
+	fd = net_connect(t->host, t->port, quick ? ATTEMPT_MS : CONNECT_MS);
 	if (fd < 0) {
 		snprintf(err, errcap, "cannot connect to %s: %s", t->text, strerror(-fd));
 		return fd;
 	}
-	r = tls_client_connect(&t->token, fd, HANDSHAKE_MS, &ac->tls, terr, sizeof(terr));
+	r = tls_client_connect(&t->token, fd, quick ? ATTEMPT_MS : HANDSHAKE_MS, &ac->tls, terr,
+			       sizeof(terr));
 	if (r) {
 		snprintf(err, errcap, "%s: TLS handshake failed: %s", t->text, terr);
 		return r;
@@ -224,7 +230,9 @@ int agent_connect(const struct agent_target *t, struct agent_conn *ac,
 
 	for (;;) {
 		tries++;
-		r = try_connect(t, ac, inv, err, errcap);
+		/* Short attempts while there is time left for more. */
+		r = try_connect(t, ac, inv,
+				time_now_ms() + HANDSHAKE_MS < deadline, err, errcap);
 		if (r == 0 || !retryable(r) || time_now_ms() >= deadline)
 			break;
 		log_debug("attempt %u: %s; retrying", tries, err);

@@ -14,6 +14,7 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  migrate  copy this machine's disks (or image files) into a destination\n"
+	"  sync     one incremental pass: send only what changed since the last pass\n"
 	"  status   show a destination's version, state and disks\n"
 	"  token    print a fresh pairing token (for ferry.token= on the destination)\n"
 	"  version  print the version\n"
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "migrate"))
 		return cmd_migrate(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "sync"))
+		return cmd_sync(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "token"))
 		return cmd_token(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,10 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/freeze.h"
 #include "agent/progress.h"
 #include "agent/sources.h"
+#include "agent/state.h"
 #include "blockmap/blockmap.h"
 #include "common/common.h"
 
@@ -58,6 +61,8 @@ struct src {
 	int fd;
 };
 
+#define FLUSH_RING 64
+
 struct mig {
 	struct agent_conn *ac;
 	struct progress pg;
@@ -65,10 +70,31 @@ struct mig {
 	struct src *s;
 	uint32_t n;
 	uint64_t flush_every, since_flush, flush_seq, flush_acked;
-	uint64_t bytes_read, bytes_sent, zero_bytes, resent;
+	uint64_t bytes_read, bytes_sent, zero_bytes, resent, compared, changed;
 	int json;
+	int lost;		/* the connection failed (a reconnect may help) */
 	char err[AGENT_ERR_MAX];
+	/* Where the send order stands: disk cur_disk up to cur_off sent. */
+	uint32_t cur_disk;
+	uint64_t cur_off;
+	/* FLUSHes in flight and the position each one makes durable. */
+	struct {
+		uint64_t seq;
+		uint32_t disk;
+		uint64_t off;
+	} ring[FLUSH_RING];
+	uint32_t ring_head, ring_tail;
+	/* Per disk for the next pass: compare by hashes below cmp_end, send
+	 * whole from start on (resume). */
+	uint64_t start[PROTO_MAX_DISKS], cmp_end[PROTO_MAX_DISKS];
+	struct mstate st;	/* acked positions; saved at each FLUSHED */
+	char state_file[600];	/* "" = no state file */
 };
+
+static int send_flush(struct mig *m);
+static int wait_flushed(struct mig *m);
+static int send_disk(struct mig *m, uint32_t i);
+static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to);
 
 static struct src srcs[PROTO_MAX_DISKS];
 static struct agent_conn conn;
@@ -188,29 +214,126 @@ static void print_plan(struct mig *m, const char *to)
 	fflush(stdout);
 }
 
-static int send_plan(struct mig *m)
+/* Sends PLAN; from PLAN_OK decides, per disk, what to compare and where
+ * to send from: a destination that still holds our session is trusted up
+ * to what it committed; one that lost it (rebooted, receiver restarted)
+ * is compared by hashes up to what we know was durable. */
+static int send_plan(struct mig *m, int sync_all)
 {
 	struct proto_frame f;
+	struct proto_plan_ok ok;
 	struct wbuf w;
-	uint64_t sizes[PROTO_MAX_DISKS];
-	uint32_t i, n;
+	uint32_t i;
 	int r;
 
 	wbuf_init(&w, m->ac->txbuf, sizeof(m->ac->txbuf));
-	if ((r = proto_enc_plan(&w, &m->plan)) || (r = agent_send(m->ac, &w)))
+	if ((r = proto_enc_plan(&w, &m->plan)) || (r = agent_send(m->ac, &w))) {
+		m->lost = 1;
 		return fail(m, "sending the plan: %s", strerror(-r));
+	}
 	r = agent_recv(m->ac, &f, 60000);
-	if (r != 1)
+	if (r != 1) {
+		m->lost = 1;
 		return fail(m, "no answer to the plan from the destination");
+	}
 	if (f.type == PROTO_ERROR) {
 		agent_error_frame(&f, m->err, sizeof(m->err));
 		return -1;
 	}
-	if (proto_dec_plan_ok(&f, sizes, PROTO_MAX_DISKS, &n) || n != m->plan.ndisks)
+	if (proto_dec_plan_ok(&f, &ok) || ok.n != m->plan.ndisks)
 		return fail(m, "unexpected %s in answer to the plan", proto_type_name(f.type));
-	for (i = 0; i < n; i++)
-		m->plan.disks[i].dst_size = sizes[i];
+	for (i = 0; i < ok.n; i++) {
+		uint64_t size = m->s[i].bm.size;
+
+		m->plan.disks[i].dst_size = ok.dst_size[i];
+		if (sync_all) {
+			m->cmp_end[i] = size;
+			m->start[i] = size;
+		} else if (ok.resumed) {
+			m->cmp_end[i] = 0;
+			m->start[i] = ok.committed[i] < size ? ok.committed[i] : size;
+			if (ok.committed[i] < m->st.d[i].acked)
+				log_info("%s: the destination committed less than we knew; sending from %llu",
+					 m->s[i].dst, (unsigned long long)m->start[i]);
+		} else {
+			m->cmp_end[i] = m->st.d[i].acked;
+			m->start[i] = m->st.d[i].acked;
+		}
+	}
+	m->flush_seq = m->flush_acked = 0;
+	m->ring_head = m->ring_tail = 0;
+	m->since_flush = 0;
+	if (ok.resumed || m->cmp_end[0] || m->start[0]) {
+		uint64_t trusted = 0, cmp = 0;
+
+		for (i = 0; i < ok.n; i++) {
+			trusted += ok.resumed ? m->start[i] : 0;
+			cmp += m->cmp_end[i];
+		}
+		if (!sync_all)
+			log_info("resuming session %016llx: %s by the destination, %s to compare by hashes",
+				 (unsigned long long)m->plan.session,
+				 ok.resumed ? "trusting what was committed" : "session lost",
+				 fmt_bytes(cmp, m->err, sizeof(m->err)));
+		m->err[0] = 0;
+		(void)trusted;
+	}
 	return 0;
+}
+
+/* One pass: compare what must be compared, send the rest, flush. */
+static int transfer(struct mig *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->n; i++) {
+		m->cur_disk = i;
+		m->cur_off = m->start[i] < m->cmp_end[i] ? m->cmp_end[i] : m->start[i];
+		if (m->cmp_end[i] && compare_range(m, i, 0, m->cmp_end[i]))
+			return -1;
+		m->cur_off = m->start[i];
+		if (m->start[i] < m->s[i].bm.size && send_disk(m, i))
+			return -1;
+		m->cur_disk = i;
+		m->cur_off = m->s[i].bm.size;
+	}
+	if (send_flush(m) || wait_flushed(m))
+		return -1;
+	return 0;
+}
+
+/* ---- durable progress and the state file ---------------------------------- */
+
+static void save_state(struct mig *m)
+{
+	char err[300];
+
+	if (!m->state_file[0] || freeze_active())
+		return;
+	if (state_save(m->state_file, &m->st, err, sizeof(err))) {
+		log_error("state file: %s; a resume will compare by hashes", err);
+		m->state_file[0] = 0;
+	}
+}
+
+/* FLUSHED(seq): every position sent before that FLUSH is durable. */
+static void flushed_to(struct mig *m, uint64_t seq)
+{
+	int moved = 0;
+
+	while (m->ring_tail != m->ring_head && m->ring[m->ring_tail % FLUSH_RING].seq <= seq) {
+		uint32_t d = m->ring[m->ring_tail % FLUSH_RING].disk, k;
+		uint64_t off = m->ring[m->ring_tail % FLUSH_RING].off;
+
+		for (k = 0; k < d && k < m->st.n; k++)
+			m->st.d[k].acked = m->st.d[k].size;
+		if (d < m->st.n && off > m->st.d[d].acked)
+			m->st.d[d].acked = off;
+		m->ring_tail++;
+		moved = 1;
+	}
+	if (moved)
+		save_state(m);
 }
 
 /* ---- frames from the destination during the copy ------------------------- */
@@ -230,9 +353,11 @@ static int pump(struct mig *m, int wait_ms)
 		if (r == -ETIMEDOUT)
 			return wait_ms ? fail(m, "the destination did not answer within %d s",
 					      wait_ms / 1000) : 0;
-		if (r <= 0)
+		if (r <= 0) {
+			m->lost = 1;
 			return fail(m, "connection to the destination lost: %s",
 				    r == 0 ? "closed" : strerror(-r));
+		}
 		if (f.type == PROTO_ERROR) {
 			agent_error_frame(&f, m->err, sizeof(m->err));
 			return -1;
@@ -240,6 +365,7 @@ static int pump(struct mig *m, int wait_ms)
 		if (f.type != PROTO_FLUSHED || proto_dec_flushed(&f, &seq, &written))
 			return fail(m, "unexpected %s from the destination", proto_type_name(f.type));
 		m->flush_acked = seq;
+		flushed_to(m, seq);
 		if (m->json) {
 			char a[32], b[32];
 
@@ -259,11 +385,21 @@ static int send_flush(struct mig *m)
 	struct wbuf w;
 	uint8_t b[32];
 
+	/* Room in the ring: wait for the oldest acknowledgement. */
+	while (m->ring_head - m->ring_tail >= FLUSH_RING)
+		if (pump(m, 120000))
+			return -1;
 	wbuf_init(&w, b, sizeof(b));
 	proto_enc_u64(&w, PROTO_FLUSH, ++m->flush_seq);
+	m->ring[m->ring_head % FLUSH_RING].seq = m->flush_seq;
+	m->ring[m->ring_head % FLUSH_RING].disk = m->cur_disk;
+	m->ring[m->ring_head % FLUSH_RING].off = m->cur_off;
+	m->ring_head++;
 	m->since_flush = 0;
-	if (agent_send(m->ac, &w))
+	if (agent_send(m->ac, &w)) {
+		m->lost = 1;
 		return fail(m, "connection to the destination lost while flushing");
+	}
 	return 0;
 }
 
@@ -288,8 +424,10 @@ static int send_data(struct mig *m, uint16_t disk, uint8_t enc, uint64_t off, ui
 	if ((r = proto_enc_data_hdr(&w, &d)))
 		return fail(m, "DATA header: %s", strerror(-r));
 	if ((r = agent_write(m->ac, hbuf, w.len)) ||
-	    (enc == PROTO_ENC_RAW && (r = agent_write(m->ac, p, len))))
-		return -2; /* pump() says why */
+	    (enc == PROTO_ENC_RAW && (r = agent_write(m->ac, p, len)))) {
+		m->lost = 1;
+		return fail(m, "connection to the destination lost: %s", strerror(-r));
+	}
 	m->bytes_sent += w.len + (enc == PROTO_ENC_RAW ? len : 0);
 	if (enc == PROTO_ENC_ZERO)
 		m->zero_bytes += len;
@@ -347,10 +485,19 @@ static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 			}
 			r = send_data(m, (uint16_t)i, zero ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
 				      off + p, (uint32_t)(q - p), rbuf + p);
-			if (r)
-				return r == -2 ? (pump(m, 1000), m->err[0] ? -1 :
-							 fail(m, "connection to the destination lost")) : r;
+			if (r) {
+				/* An ERROR the destination sent before closing says more. */
+				char keep[AGENT_ERR_MAX];
+
+				memcpy(keep, m->err, sizeof(keep));
+				m->err[0] = 0;
+				if (pump(m, 1000) == 0 || !m->err[0] || m->lost)
+					memcpy(m->err, keep, sizeof(keep));
+				return -1;
+			}
 			p = q;
+			m->cur_disk = i;
+			m->cur_off = off + q;
 		}
 		off += n;
 		len -= n;
@@ -367,7 +514,7 @@ static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 static int send_disk(struct mig *m, uint32_t i)
 {
 	const struct bm_disk *d = &m->s[i].bm;
-	uint64_t c = 0;
+	uint64_t c;
 
 	m->pg.disk = m->s[i].dst;
 	/* A mounted filesystem writes through its partition's page cache,
@@ -375,6 +522,7 @@ static int send_disk(struct mig *m, uint32_t i)
 	 * drop ours so every read comes from the device. */
 	posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_DONTNEED);
 	posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	c = m->start[i] / d->chunk;
 	while (c < d->nchunks) {
 		uint64_t e, off, end;
 
@@ -386,14 +534,19 @@ static int send_disk(struct mig *m, uint32_t i)
 			;
 		off = c * d->chunk;
 		end = e * d->chunk > d->size ? d->size : e * d->chunk;
-		if (send_range(m, i, off, end - off))
+		if (off < m->start[i]) /* resuming inside a run */
+			off = m->start[i];
+		if (off < end && send_range(m, i, off, end - off))
 			return -1;
 		c = e;
 	}
+	/* The disk is complete in the send order. */
+	m->cur_disk = i;
+	m->cur_off = d->size;
 	return 0;
 }
 
-/* ---- verify ---------------------------------------------------------------- */
+/* ---- compare by hashes (resume after a destination restart, sync) ---------- */
 
 struct vreq {
 	uint32_t disk;
@@ -413,6 +566,166 @@ static int hash_req(struct mig *m, const struct vreq *v, uint32_t block)
 	return 0;
 }
 
+
+#define CMP_WINDOW 4
+#define FINE_BLOCK 4096
+
+static uint64_t diffs[CMP_WINDOW * PROTO_HASH_MAX];
+
+/* The next HASHES for (disk, off, block, count), skipping late FLUSHED. */
+static int recv_hashes(struct mig *m, uint32_t disk, uint64_t off, uint32_t block,
+		       uint32_t count, struct proto_hashes *h)
+{
+	struct proto_frame f;
+	uint64_t seq, written;
+	int r;
+
+	for (;;) {
+		r = agent_recv(m->ac, &f, 120000);
+		if (r != 1) {
+			m->lost = 1;
+			return fail(m, "no hashes from the destination (%s)",
+				    r == 0 ? "connection closed" : strerror(-r));
+		}
+		if (f.type == PROTO_ERROR) {
+			agent_error_frame(&f, m->err, sizeof(m->err));
+			return -1;
+		}
+		if (f.type == PROTO_FLUSHED && !proto_dec_flushed(&f, &seq, &written)) {
+			m->flush_acked = seq;
+			flushed_to(m, seq);
+			continue;
+		}
+		break;
+	}
+	if (proto_dec_hashes(&f, h) || h->disk != disk || h->off != off || h->block != block ||
+	    h->count != count)
+		return fail(m, "the destination answered the wrong hashes at offset %llu",
+			    (unsigned long long)off);
+	return 0;
+}
+
+/* Inside one differing chunk: 4 KiB hashes, and only differing blocks go. */
+static int compare_fine(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
+{
+	struct src *s = &m->s[i];
+	struct proto_hashes h;
+	uint32_t count = (uint32_t)((len + FINE_BLOCK - 1) / FINE_BLOCK), k = 0;
+	uint8_t mine[HASH_LEN];
+	int r;
+
+	if (hash_req(m, &(struct vreq){ i, off, len }, FINE_BLOCK) ||
+	    recv_hashes(m, i, off, FINE_BLOCK, count, &h))
+		return -1;
+	if ((r = pread_full(s->fd, rbuf, (size_t)len, off)))
+		return fail(m, "%s: reading %llu bytes at %llu: %s", s->path,
+			    (unsigned long long)len, (unsigned long long)off, strerror(-r));
+	m->bytes_read += len;
+	while (k < count) {
+		uint32_t e = k;
+
+		/* A run of differing blocks goes as one message. */
+		while (e < count) {
+			uint64_t bo = (uint64_t)e * FINE_BLOCK;
+			size_t n = (size_t)(len - bo < FINE_BLOCK ? len - bo : FINE_BLOCK);
+
+			hash128(rbuf + bo, n, m->plan.seed, mine);
+			if (!memcmp(mine, h.hashes + (size_t)e * HASH_LEN, HASH_LEN))
+				break;
+			e++;
+		}
+		if (e > k) {
+			uint64_t bo = (uint64_t)k * FINE_BLOCK;
+			uint64_t n = ((uint64_t)e * FINE_BLOCK > len ? len : (uint64_t)e * FINE_BLOCK) - bo;
+
+			if (send_data(m, (uint16_t)i,
+				      mem_is_zero(rbuf + bo, (size_t)n) ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
+				      off + bo, (uint32_t)n, rbuf + bo))
+				return -1;
+			m->changed += n;
+			k = e;
+		} else {
+			k++;
+		}
+	}
+	return 0;
+}
+
+/* Compares the set chunks of disk i in [from, to) with the destination:
+ * chunk hashes first, then 4 KiB hashes inside the chunks that differ. */
+static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to)
+{
+	const struct bm_disk *d = &m->s[i].bm;
+	struct src *s = &m->s[i];
+	struct vreq q[CMP_WINDOW];
+	uint64_t c = from / d->chunk, last = (to + d->chunk - 1) / d->chunk;
+	uint8_t mine[HASH_LEN];
+	int r;
+
+	if (last > d->nchunks)
+		last = d->nchunks;
+	m->pg.disk = s->dst;
+	while (c < last) {
+		uint32_t nq = 0, k;
+		size_t nd = 0;
+
+		/* Up to CMP_WINDOW requests in flight, each a run of set chunks. */
+		while (nq < CMP_WINDOW && c < last) {
+			uint64_t e, end;
+
+			if (!bm_test(d, c)) {
+				c++;
+				continue;
+			}
+			for (e = c; e < last && bm_test(d, e) && e - c < PROTO_HASH_MAX; e++)
+				;
+			q[nq].disk = i;
+			q[nq].off = c * d->chunk;
+			end = e * d->chunk > d->size ? d->size : e * d->chunk;
+			q[nq].len = end - q[nq].off;
+			if (hash_req(m, &q[nq], d->chunk))
+				return -1;
+			nq++;
+			c = e;
+		}
+		for (k = 0; k < nq; k++) {
+			struct proto_hashes h;
+			uint32_t count = (uint32_t)((q[k].len + d->chunk - 1) / d->chunk), j;
+
+			if (recv_hashes(m, i, q[k].off, d->chunk, count, &h))
+				return -1;
+			for (j = 0; j < count; j++) {
+				uint64_t off = q[k].off + (uint64_t)j * d->chunk;
+				size_t n = (size_t)(q[k].off + q[k].len - off < d->chunk ?
+							    q[k].off + q[k].len - off : d->chunk);
+
+				if ((r = pread_full(s->fd, rbuf, n, off)))
+					return fail(m, "%s: reading %zu bytes at %llu: %s", s->path, n,
+						    (unsigned long long)off, strerror(-r));
+				m->bytes_read += n;
+				m->compared += n;
+				m->pg.done += n;
+				hash128(rbuf, n, m->plan.seed, mine);
+				if (memcmp(mine, h.hashes + (size_t)j * HASH_LEN, HASH_LEN))
+					diffs[nd++] = off;
+			}
+		}
+		/* The window's answers are in: now the fine comparisons. */
+		for (k = 0; k < nd; k++) {
+			uint64_t len = d->size - diffs[k] < d->chunk ? d->size - diffs[k] : d->chunk;
+
+			if (compare_fine(m, i, diffs[k], len))
+				return -1;
+		}
+		if (m->since_flush >= m->flush_every && send_flush(m))
+			return -1;
+		progress_tick(&m->pg, 0);
+	}
+	return 0;
+}
+
+/* ---- verify ---------------------------------------------------------------- */
+
 /* Compares one HASHES answer with the source; resends what differs. */
 static int check_hashes(struct mig *m, const struct vreq *v, uint32_t block, int resend,
 			uint64_t *bad)
@@ -427,9 +740,11 @@ static int check_hashes(struct mig *m, const struct vreq *v, uint32_t block, int
 
 	for (;;) {
 		r = agent_recv(m->ac, &f, 120000);
-		if (r != 1)
+		if (r != 1) {
+			m->lost = 1;
 			return fail(m, "no hashes from the destination (%s)",
 				    r == 0 ? "connection closed" : strerror(-r));
+		}
 		if (f.type == PROTO_ERROR) {
 			agent_error_frame(&f, m->err, sizeof(m->err));
 			return -1;
@@ -605,7 +920,224 @@ static int finish(struct mig *m, uint8_t handoff, int grow, struct proto_report 
 	return 0;
 }
 
+/* ---- state, incremental passes, cutover ------------------------------------------ */
+
+static volatile sig_atomic_t got_stop, got_cutover;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	got_stop = 1;
+}
+
+static void on_cutover(int sig)
+{
+	(void)sig;
+	got_cutover = 1;
+}
+
+static int load_or_start_state(struct mig *m, const struct agent_target *t, const char *dir,
+			       int restart)
+{
+	char fp[TLS_FP_TEXT_MAX], err[400];
+	struct mstate old;
+	uint32_t i;
+	int r;
+
+	tls_token_fingerprint(&t->token, fp, sizeof(fp));
+	memset(&m->st, 0, sizeof(m->st));
+	if (snprintf(m->st.dest, sizeof(m->st.dest), "%s %s", t->text, fp) >= (int)sizeof(m->st.dest))
+		return fail(m, "destination name too long for the state file");
+	m->st.chunk = m->plan.chunk;
+	m->st.n = m->n;
+	for (i = 0; i < m->n; i++) {
+		snprintf(m->st.d[i].src, sizeof(m->st.d[i].src), "%s", m->s[i].path);
+		snprintf(m->st.d[i].dst, sizeof(m->st.d[i].dst), "%s", m->s[i].dst);
+		m->st.d[i].size = m->s[i].bm.size;
+		m->st.d[i].lsec = m->s[i].bm.lsec;
+	}
+	if (dir[0])
+		state_path(dir, m->st.dest, m->state_file, sizeof(m->state_file));
+	r = m->state_file[0] && !restart ? state_load(m->state_file, &old, err, sizeof(err)) : -ENOENT;
+	if (r == -EBADMSG)
+		return fail(m, "%s; move it away or run with --restart to start over", err);
+	if (r == 0) {
+		char why[400] = "";
+
+		if (old.n != m->n || old.chunk != m->plan.chunk || strcmp(old.dest, m->st.dest))
+			snprintf(why, sizeof(why), "%u disk(s) at %u-byte chunks to %s", old.n,
+				 old.chunk, old.dest);
+		for (i = 0; !why[0] && i < m->n; i++)
+			if (strcmp(old.d[i].src, m->st.d[i].src) || strcmp(old.d[i].dst, m->st.d[i].dst) ||
+			    old.d[i].size != m->st.d[i].size || old.d[i].lsec != m->st.d[i].lsec)
+				if (snprintf(why, sizeof(why), "%s (%llu bytes) -> %s", old.d[i].src,
+					     (unsigned long long)old.d[i].size, old.d[i].dst) < 0)
+					why[0] = '?';
+		if (why[0])
+			return fail(m, "%s holds an unfinished migration of %s, not this one; "
+				       "run with --restart to start over", m->state_file, why);
+		m->plan.session = old.session;
+		m->plan.seed = old.seed;
+		for (i = 0; i < m->n; i++)
+			m->st.d[i].acked = old.d[i].acked;
+		log_info("continuing the migration recorded in %s", m->state_file);
+	} else {
+		if (getrandom(&m->plan.session, sizeof(m->plan.session), 0) < 0 ||
+		    getrandom(&m->plan.seed, sizeof(m->plan.seed), 0) < 0)
+			return fail(m, "getrandom: %s", strerror(errno));
+		if (!m->plan.session)
+			m->plan.session = 1;
+	}
+	m->st.session = m->plan.session;
+	m->st.seed = m->plan.seed;
+	save_state(m);
+	return 0;
+}
+
+static void report_pass(struct mig *m, unsigned pass, uint64_t t0)
+{
+	char a[32], b[32];
+	double secs = (double)(time_now_ms() - t0) / 1000.0;
+
+	if (m->json) {
+		char p1[16], c1[32], s1[32], d1[32];
+
+		snprintf(p1, sizeof(p1), "%u", pass);
+		snprintf(c1, sizeof(c1), "%llu", (unsigned long long)m->compared);
+		snprintf(s1, sizeof(s1), "%llu", (unsigned long long)m->changed);
+		snprintf(d1, sizeof(d1), "%.3f", secs);
+		progress_event(&m->pg, "pass", "pass", p1, "compared", c1, "changed", s1,
+			       "seconds", d1, NULL);
+	} else {
+		fprintf(stderr, "ferry: pass %u: compared %s, %s changed and sent, %.1f s\n", pass,
+			fmt_bytes(m->compared, a, sizeof(a)), fmt_bytes(m->changed, b, sizeof(b)),
+			secs);
+	}
+}
+
+/* Probes the maps again (blocks freed since are not sent, new ones are)
+ * and compares everything by hashes. */
+static int sync_pass(struct mig *m)
+{
+	char err[AGENT_ERR_MAX];
+	uint32_t i;
+
+	sync();
+	for (i = 0; i < m->n; i++) {
+		bm_free(&m->s[i].bm);
+		if (bm_probe(m->s[i].path, m->plan.chunk, &m->s[i].bm, err, sizeof(err)))
+			return fail(m, "%s", err);
+		if (m->s[i].bm.size != m->plan.disks[i].src_size)
+			return fail(m, "%s changed size during the migration (%llu bytes, was %llu)",
+				    m->s[i].path, (unsigned long long)m->s[i].bm.size,
+				    (unsigned long long)m->plan.disks[i].src_size);
+		m->cmp_end[i] = m->s[i].bm.size;
+		m->start[i] = m->s[i].bm.size;
+	}
+	m->compared = m->changed = 0;
+	return transfer(m);
+}
+
+static int sync_loop(struct mig *m, unsigned interval)
+{
+	struct sigaction sa;
+	unsigned pass = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_cutover;
+	sigaction(SIGUSR1, &sa, NULL);
+	log_info("in step: incremental passes every %u s; SIGUSR1 cuts over, SIGINT stops",
+		 interval);
+	for (;;) {
+		uint64_t t0;
+		unsigned waited = 0;
+
+		while (waited < interval && !got_stop && !got_cutover) {
+			sleep(1);
+			waited++;
+			/* Keep the session alive and notice a dead one early. */
+			if (pump(m, 0))
+				return -1;
+		}
+		if (got_stop || got_cutover)
+			return 0;
+		t0 = time_now_ms();
+		progress_init(&m->pg, m->json, 0);
+		m->pg.phase = "comparing";
+		if (sync_pass(m))
+			return -1;
+		report_pass(m, ++pass, t0);
+	}
+}
+
+/* The cutover pass: source filesystems frozen, the delta sent, thawed. */
+static int final_pass(struct mig *m, unsigned timeout)
+{
+	const char *paths[PROTO_MAX_DISKS];
+	char err[AGENT_ERR_MAX];
+	uint64_t ms, t0 = time_now_ms();
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < m->n; i++)
+		paths[i] = m->s[i].path;
+	sync();
+	if (freeze_begin(paths, m->n, timeout, err, sizeof(err)))
+		return fail(m, "freeze: %s", err);
+	log_info("frozen for the final pass: %s", err);
+	/* Nothing goes to a frozen filesystem: no state, no log file. */
+	log_pause_file(1);
+	progress_init(&m->pg, m->json, 0);
+	m->pg.phase = "final";
+	r = sync_pass(m);
+	ms = freeze_end();
+	log_pause_file(0);
+	save_state(m);
+	if (freeze_expired())
+		return fail(m, "the final pass took longer than the %u s freeze timeout; the "
+			       "filesystems were thawed, the cutover is not consistent: run again "
+			       "(or raise --freeze-timeout)", timeout);
+	if (r)
+		return -1;
+	if (m->json) {
+		char a[32], n1[16];
+
+		snprintf(a, sizeof(a), "%llu", (unsigned long long)ms);
+		snprintf(n1, sizeof(n1), "%zu", freeze_count());
+		progress_event(&m->pg, "freeze", "filesystems", n1, "ms", a, NULL);
+	}
+	log_info("final pass: %zu filesystem(s) frozen for %.3f s; %s changed", freeze_count(),
+		 (double)ms / 1000.0, fmt_bytes(m->changed, err, sizeof(err)));
+	report_pass(m, 0, t0);
+	return 0;
+}
+
 /* ---- the command --------------------------------------------------------------- */
+
+/* "90", "90s", "30m", "1h", "7d": seconds, at most 30 days. */
+static int parse_duration(const char *s, uint64_t *out)
+{
+	char num[24];
+	size_t n = strlen(s);
+	uint64_t mul = 1, v;
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 's': mul = 1; num[n - 1] = 0; break;
+	case 'm': mul = 60; num[n - 1] = 0; break;
+	case 'h': mul = 3600; num[n - 1] = 0; break;
+	case 'd': mul = 86400; num[n - 1] = 0; break;
+	}
+	if (parse_u64(num, 30ull * 86400 / mul, &v) || v == 0)
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
 
 static int parse_handoff(const char *s, uint8_t *h)
 {
@@ -650,7 +1182,7 @@ static void summary(struct mig *m, const char *result, uint64_t t0, uint64_t tot
 		fmt_bytes(unused, d, sizeof(d)), fmt_bytes(m->zero_bytes, e, sizeof(e)), secs);
 }
 
-int cmd_migrate(int argc, char **argv)
+static int run(int argc, char **argv, int sync_mode)
 {
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, 'o' },
@@ -666,6 +1198,12 @@ int cmd_migrate(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' },
 		{ "chunk", required_argument, NULL, 'C' },
 		{ "flush-every", required_argument, NULL, 'F' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "restart", no_argument, NULL, 'R' },
+		{ "retries", required_argument, NULL, 'r' },
+		{ "sync-interval", required_argument, NULL, 'I' },
+		{ "freeze", no_argument, NULL, 'z' },
+		{ "freeze-timeout", required_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -677,7 +1215,9 @@ int cmd_migrate(int argc, char **argv)
 	char paths[PROTO_MAX_DISKS][SRC_PATH_MAX], err[AGENT_ERR_MAX];
 	uint64_t v, t0, total_size = 0, unused = 0, send_total = 0, chunk = BM_CHUNK_DEFAULT;
 	uint8_t handoff = 0;
-	int c, checksum = 0, grow = 0, rc = AGENT_EXIT_FAIL;
+	int c, checksum = 0, grow = 0, rc = AGENT_EXIT_FAIL, restart = 0, freeze = 0;
+	unsigned retries = 8, sync_interval = 0, freeze_timeout = 60;
+	char state_dir[300] = STATE_DIR_DEFAULT;
 	size_t nspec = 0, i;
 
 	memset(&t, 0, sizeof(t));
@@ -745,6 +1285,31 @@ int cmd_migrate(int argc, char **argv)
 			}
 			m.flush_every = v << 20;
 			break;
+		case 'S':
+			if (strlen(optarg) >= sizeof(state_dir)) {
+				fprintf(stderr, "ferry: --state-dir: path too long\n");
+				return AGENT_EXIT_USAGE;
+			}
+			snprintf(state_dir, sizeof(state_dir), "%s", optarg);
+			break;
+		case 'R': restart = 1; break;
+		case 'z': freeze = 1; break;
+		case 'r':
+		case 'Z':
+		case 'I':
+			if (c == 'I' ? parse_duration(optarg, &v) : parse_u64(optarg, 100000, &v)) {
+				fprintf(stderr, "ferry: --%s %s: want %s\n",
+					c == 'r' ? "retries" : c == 'Z' ? "freeze-timeout" : "sync-interval",
+					optarg, c == 'I' ? "a duration (90s, 30m, 1h, 7d)" : "a number");
+				return AGENT_EXIT_USAGE;
+			}
+			if (c == 'r')
+				retries = (unsigned)v;
+			else if (c == 'Z')
+				freeze_timeout = v ? (unsigned)v : 1;
+			else
+				sync_interval = (unsigned)v;
+			break;
 		case 'h':
 			fputs(migrate_usage, stdout);
 			return AGENT_EXIT_OK;
@@ -752,6 +1317,11 @@ int cmd_migrate(int argc, char **argv)
 			fputs(migrate_usage, stderr);
 			return AGENT_EXIT_USAGE;
 		}
+	}
+	if (sync_mode && (sync_interval || freeze || grow)) {
+		fprintf(stderr, "ferry: sync runs one pass: --sync-interval, --freeze and --grow "
+				"belong to ferry migrate\n");
+		return AGENT_EXIT_USAGE;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "ferry: migrate: unexpected argument '%s'\n", argv[optind]);
@@ -816,7 +1386,7 @@ int cmd_migrate(int argc, char **argv)
 		send_total += srcs[i].bm.map_bytes;
 	}
 
-	/* 2. The destination and the mapping. */
+	/* 2. The destination, the mapping, the state of an earlier run. */
 	if (agent_connect(&t, &conn, &inv, err, sizeof(err))) {
 		fail(&m, "%s", err);
 		goto out;
@@ -824,15 +1394,8 @@ int cmd_migrate(int argc, char **argv)
 	if (map_disks(&m, &inv))
 		goto out_conn;
 	print_plan(&m, t.text);
-
-	/* 3. The plan: the destination checks it before opening a disk. */
 	m.plan.chunk = (uint32_t)chunk;
 	m.plan.flags = (uint8_t)((checksum ? PROTO_PLAN_CHECKSUM : 0) | (grow ? PROTO_PLAN_GROW : 0));
-	if (getrandom(&m.plan.session, sizeof(m.plan.session), 0) < 0 ||
-	    getrandom(&m.plan.seed, sizeof(m.plan.seed), 0) < 0) {
-		fail(&m, "getrandom: %s", strerror(errno));
-		goto out_conn;
-	}
 	m.plan.ndisks = m.n;
 	for (i = 0; i < m.n; i++) {
 		struct proto_plan_disk *d = &m.plan.disks[i];
@@ -846,24 +1409,74 @@ int cmd_migrate(int argc, char **argv)
 			   !strcmp(b->table, "dos") ? PROTO_TABLE_MBR : PROTO_TABLE_NONE;
 		d->send_bytes = b->map_bytes;
 	}
-	if (send_plan(&m))
+	if (load_or_start_state(&m, &t, state_dir, restart))
 		goto out_conn;
 
-	/* 4. The copy. */
-	progress_init(&m.pg, m.json, send_total);
-	for (i = 0; i < m.n; i++)
-		if (send_disk(&m, (uint32_t)i))
+	/* 3. The passes: the destination checks the plan before opening a
+	 * disk; a lost connection is retried with backoff and resumed. */
+	for (unsigned attempt = 0, backoff = 1;; attempt++) {
+		if (!conn.tls && agent_connect(&t, &conn, &inv, err, sizeof(err))) {
+			fail(&m, "%s", err);
+			m.lost = 1;
+		} else if (send_plan(&m, sync_mode) == 0) {
+			uint64_t done = 0;
+
+			for (i = 0; i < m.n; i++)
+				done += m.start[i] < srcs[i].bm.map_bytes ? m.start[i] : 0;
+			progress_init(&m.pg, m.json, sync_mode ? send_total : send_total);
+			m.pg.phase = sync_mode ? "comparing" : "sending";
+			if (transfer(&m) == 0)
+				break;
+		}
+		if (!m.lost || attempt >= retries)
 			goto out_conn;
-	if (send_flush(&m) || wait_flushed(&m))
-		goto out_conn;
+		if (conn.tls) {
+			tls_close(conn.tls, 500);
+			conn.tls = NULL;
+		}
+		progress_break(&m.pg);
+		log_info("%s; reconnecting in %u s (attempt %u of %u)", m.err, backoff,
+			 attempt + 1, retries);
+		if (m.json) {
+			char a1[16], e1[AGENT_ERR_MAX + 64];
+
+			snprintf(a1, sizeof(a1), "%u", attempt + 1);
+			progress_event(&m.pg, "reconnect", "attempt", a1, "reason",
+				       agent_json_str(m.err, e1, sizeof(e1)), NULL);
+		}
+		sleep(backoff);
+		backoff = backoff < 16 ? backoff * 2 : 30;
+		m.lost = 0;
+		m.err[0] = 0;
+	}
 	progress_tick(&m.pg, 1);
 	progress_break(&m.pg);
 	if (m.json) {
-		char a[32];
+		char a1[32];
 
-		snprintf(a, sizeof(a), "%llu", (unsigned long long)m.pg.done);
-		progress_event(&m.pg, "done", "sent", a, NULL);
+		snprintf(a1, sizeof(a1), "%llu", (unsigned long long)m.pg.done);
+		progress_event(&m.pg, sync_mode ? "synced" : "done", "sent", a1, NULL);
 	}
+	if (sync_mode) {
+		report_pass(&m, 1, t0);
+		agent_bye(&conn);
+		rc = AGENT_EXIT_OK;
+		summary(&m, "synced", t0, total_size, unused);
+		goto out;
+	}
+
+	/* 4. Incremental passes while the source runs, then the cutover. */
+	if (sync_interval && sync_loop(&m, sync_interval) < 0)
+		goto out_conn;
+	if (got_stop) {
+		agent_bye(&conn);
+		rc = AGENT_EXIT_OK;
+		summary(&m, "interrupted: the destination stays in migration mode; run "
+			    "ferry migrate again to continue", t0, total_size, unused);
+		goto out;
+	}
+	if (freeze && final_pass(&m, freeze_timeout))
+		goto out_conn;
 
 	/* 5. Verify, finish, hand off. */
 	if (checksum && verify(&m))
@@ -872,6 +1485,8 @@ int cmd_migrate(int argc, char **argv)
 		goto out_conn;
 	tls_close(conn.tls, 2000);
 	conn.tls = NULL;
+	if (m.state_file[0])
+		state_remove(m.state_file);
 	rc = AGENT_EXIT_OK;
 	summary(&m, rep.verdict == PROTO_FAIL ? "migrated, but the destination may not boot" :
 		    "migrated", t0, total_size, unused);
@@ -899,4 +1514,14 @@ out:
 	}
 	mem_wipe(&t.token, sizeof(t.token));
 	return rc;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	return run(argc, argv, 0);
+}
+
+int cmd_sync(int argc, char **argv)
+{
+	return run(argc, argv, 1);
 }

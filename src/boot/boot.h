@@ -5,14 +5,16 @@
  * parsed here, ext2/3/4 filesystems are read with libext2fs opened
  * read-only, vfat directories with a small walker. Disks are named by
  * "NAME=PATH" specs (as for `ferry-init serve --disk`) or plain paths
- * (the name is the base name); partitions get kernel names: vda2,
- * nvme0n1p2.
+ * (the name is the base name), 1 to BOOT_DISKS_MAX of them; partitions
+ * get kernel names: vda2, nvme0n1p2. Partition tables (MBR with its
+ * extended chain, GPT) are read here, not through libblkid.
  */
 #ifndef FERRY_BOOT_H
 #define FERRY_BOOT_H
 
 #include <stddef.h>
 
+#define BOOT_DISKS_MAX	  32   /* disks per call, as DISK_MAX */
 #define BOOT_NAME_MAX	  40   /* "nvme0n1p128" */
 #define BOOT_PATH_MAX	  256  /* a path inside a filesystem */
 #define BOOT_CMDLINE_MAX  4096 /* kernel command line incl. NUL */
@@ -54,8 +56,11 @@ struct boot_report {
  * boot entry, its kernel, initrd and root=; virtio_blk, virtio_pci and
  * virtio_net in that kernel (its /boot/config-VERSION or
  * modules.builtin, then its initramfs or /lib/modules); a bootloader
- * configuration and an EFI system partition with its loaders.
- * Returns 0 when the report was produced (whatever its verdict), -EINVAL
+ * configuration and an EFI system partition with its loaders (and the
+ * /EFI/BOOT fallback a new VM's firmware looks for). A WARN says
+ * "unknown" where ferry cannot tell (xfs/btrfs/LVM roots, lz4
+ * initramfs, no config); missing virtio drivers FAIL when a disk is
+ * named vd*, else WARN. Returns 0 when the report was produced (whatever its verdict), -EINVAL
  * for bad arguments, -ENOMEM.
  */
 int boot_inspect(const char *const *disks, size_t n, struct boot_report *r);
@@ -111,8 +116,9 @@ int boot_parse_grub(const char *cfgpath, const char *text, size_t len, const cha
 
 /*
  * Finds the migrated system's default boot entry on the disks: the root
- * filesystem, a separate /boot (from fstab), grub.cfg (with BLS entries
- * under /boot/loader/entries) in preference to extlinux.conf, and the
+ * filesystem, a separate /boot (from fstab), grub.cfg (with grubenv and
+ * BLS entries under /boot/loader/entries) in preference to extlinux.conf,
+ * a grub.cfg in the ESP's /EFI/<vendor>/ when neither exists, and the
  * partition that holds each file (a /boot partition is tried with and
  * without the "/boot" prefix). e->kernel.part and e->initrd[].part are
  * filled. -ENOENT with a sentence when no configuration, entry or file

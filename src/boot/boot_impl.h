@@ -13,7 +13,7 @@
 #include "boot/boot.h"
 #include "common/common.h"
 
-#define BOOT_DISK_MAX 32 /* as DISK_MAX */
+#define BOOT_DISK_MAX BOOT_DISKS_MAX
 #define BOOT_VOL_MAX  128 /* partitions over all disks */
 #define BOOT_ERR_MAX  256
 

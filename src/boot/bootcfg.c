@@ -250,7 +250,8 @@ static int xl_pass1(const char *text, size_t len, struct xl_state *x, struct boo
 			if (kw(a, an, "DEFAULT", &b, &bn) && x->labels)
 				snprintf(x->menu_def, sizeof(x->menu_def), "%s", e->title);
 			else if (kw(a, an, "INCLUDE", &b, &bn))
-				boot_note(e, "MENU INCLUDE %.*s not followed", (int)(bn < 60 ? bn : 60), b);
+				boot_note(e, "MENU INCLUDE %.*s not followed",
+					  (int)(bn < 60 ? bn : 60), b);
 		} else if (kw(l, n, "INCLUDE", &a, &an)) {
 			boot_note(e, "INCLUDE %.*s not followed", (int)(an < 60 ? an : 60), a);
 		} else if (kw(l, n, "APPEND", &a, &an) && !x->labels) {

@@ -302,7 +302,7 @@ static int busybox_scan(const struct fmt *f, int fd, uint64_t off, struct cpio *
 {
 	posix_spawn_file_actions_t fa;
 	char *argv[4];
-	int pfd[2] = {-1, -1}, st, r, stopped = 0, killed = 0;
+	int pfd[2] = {-1, -1}, st = 0, r, stopped = 0, killed = 0, waited;
 	uint64_t total = 0;
 	uint8_t *buf = NULL;
 	pid_t pid = -1;
@@ -370,10 +370,13 @@ out:
 		close(pfd[1]);
 	free(buf);
 	if (pid > 0) {
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		while ((waited = (int)waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 			;
 		/* Bytes after the last archive (padding) can make an applet exit
-		 * nonzero after a complete stream: the scanner's state decides. */
+		 * nonzero after a complete stream: the scanner's state decides.
+		 * Without a status (reaped elsewhere) the same holds. */
+		if (waited < 0)
+			st = 0;
 		if (!r && !killed && (!WIFEXITED(st) || WEXITSTATUS(st)) && !cpio_clean(s))
 			return boot_err(err, errcap, -EIO,
 					"busybox %s failed (status %d) after %llu bytes: "

@@ -37,6 +37,9 @@ void log_init(const char *prog, int level);
 int log_level(void);
 /* Also append every line (with a UTC timestamp) to fd; -1 turns it off. */
 void log_set_file(int fd);
+/* While paused, nothing is written to the log file (its filesystem may
+ * be frozen); lines still go to stderr. */
+void log_pause_file(int pause);
 /* Also mirror every line to fd (e.g. /dev/kmsg); -1 turns it off. */
 void log_set_mirror(int fd);
 

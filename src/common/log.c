@@ -15,6 +15,7 @@ static const char *log_prog = "ferry";
 static int log_lvl = LOG_LVL_INFO;
 static int log_file_fd = -1;
 static int log_mirror_fd = -1;
+static int log_file_paused;
 
 void log_init(const char *prog, int level)
 {
@@ -31,6 +32,11 @@ int log_level(void)
 void log_set_file(int fd)
 {
 	log_file_fd = fd;
+}
+
+void log_pause_file(int pause)
+{
+	log_file_paused = pause;
 }
 
 void log_set_mirror(int fd)
@@ -64,10 +70,17 @@ static void log_emit(int level, const char *tag, const char *fmt, va_list ap,
 	}
 	if (level <= log_lvl) {
 		fd_write_all(STDERR_FILENO, line, (size_t)n);
-		if (log_mirror_fd >= 0)
-			(void)!write(log_mirror_fd, line, (size_t)n);
+		/* The kernel log at debug priority: in dmesg, but not echoed
+		 * to the console a second time. */
+		if (log_mirror_fd >= 0) {
+			char k[sizeof(line) + 4];
+
+			memcpy(k, "<7>", 3);
+			memcpy(k + 3, line, (size_t)n);
+			(void)!write(log_mirror_fd, k, (size_t)n + 3);
+		}
 	}
-	if (log_file_fd >= 0) {
+	if (log_file_fd >= 0 && !log_file_paused) {
 		char ts[32];
 		struct timespec now;
 		struct tm tm;
