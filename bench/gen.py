@@ -7,9 +7,9 @@ incompressible, fast (GB/s with AES-NI) and reproducible, unlike
 It only makes data; it never measures or cleans up.
 
   gen.py random OUT BYTES SEED           raw image of incompressible bytes
-  gen.py tree DIR MIB SEED               files for mkfs.ext4 -d: about 70 %
-                                         incompressible, 30 % hex text
-                                         (compresses ~2:1), sizes 4 KiB..32 MiB
+  gen.py tree DIR MIB SEED               files for mkfs.ext4 -d, 4 KiB..32 MiB;
+                                         3 in 10 files are hex text (zstd ~2:1),
+                                         the rest incompressible
   gen.py rewrite IMG PERCENT SEED        rewrites PERCENT % of the 4 KiB
                                          blocks, chosen at random, in place;
                                          prints the number of blocks

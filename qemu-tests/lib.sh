@@ -135,6 +135,7 @@ _q_listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 # QEMU is up (its host port listens). MODE: kernel (direct kernel boot of
 # vmlinuz + initramfs), iso-bios, iso-uefi, pxe.
 #   --disk BYTES      add a zero-filled raw virtio disk of that size (repeat)
+#   --disk-file PATH  add an existing raw image as a virtio disk (after --disk)
 #   --append ARGS     extra kernel arguments (kernel mode only)
 #   --interactive     console input through $Q_CONSOLE_IN (q_type)
 #   --mem MIB         guest memory (512)
@@ -143,10 +144,11 @@ _q_listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 q_boot() {
 	local mode=$1
 	shift
-	local append="" interactive=0 mem=512 disks=()
+	local append="" interactive=0 mem=512 disks=() files=()
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--disk) disks+=("$2"); shift 2 ;;
+		--disk-file) files+=("$2"); shift 2 ;;
 		--append) append="$append $2"; shift 2 ;;
 		--interactive) interactive=1; shift ;;
 		--mem) mem=$2; shift 2 ;;
@@ -177,11 +179,14 @@ q_boot() {
 	args+=(-serial chardev:con
 		-chardev "file,id=res,path=$Q_RESULT" -serial chardev:res)
 
-	local i=0 size
+	local i=0 size f
 	for size in "${disks[@]}"; do
 		truncate -s "$size" "$b.disk$i.img"
 		args+=(-drive "file=$b.disk$i.img,if=virtio,format=raw")
 		i=$((i + 1))
+	done
+	for f in "${files[@]}"; do
+		args+=(-drive "file=$f,if=virtio,format=raw")
 	done
 
 	local netopt="" nic=virtio-net-pci

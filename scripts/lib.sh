@@ -174,7 +174,14 @@ src_download() {
 	# apt downloads as the unprivileged _apt user when it can.
 	chown _apt "$_d" 2>/dev/null || true
 	src_write_list
-	(cd "$_d" && src_apt source --download-only --only-source "$1=$_v")
+	# .dsc names (and so src_resolve) drop the epoch; apt wants it back
+	# (zlib is 1:1.2.13.dfsg-1).
+	_e=$(apt-cache -o Dir::Etc::SourceList="$_SRC_LIST" \
+		-o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$SRC/lists" \
+		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
+		showsrc --only-source "$1" 2>/dev/null |
+		sed -n "s/^Version: \([0-9]*:\)$_v\$/\1/p" | head -n 1)
+	(cd "$_d" && src_apt source --download-only --only-source "$1=$_e$_v")
 	touch "$_d/.complete"
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the musl sysroot the static binaries link against, from Debian
 # source packages compiled with musl-gcc: BearSSL, libblkid (util-linux),
-# libext2fs + libcom_err + libe2p (e2fsprogs), libzstd; the kernel UAPI
+# libext2fs + libcom_err + libe2p (e2fsprogs), libzstd, zlib (compressed
+# qcow2 clusters and VMDK grains in src/image); the kernel UAPI
 # headers and xxhash.h; static e2fsck and resize2fs for the initramfs.
 # The result lives in $FERRY_CACHE/sysroot-<key> (key: Debian versions,
 # musl, gcc, this recipe) and build/sysroot points at it; a complete entry
@@ -11,7 +12,7 @@ set -eu
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-PKGS="bearssl util-linux e2fsprogs libzstd"
+PKGS="bearssl util-linux e2fsprogs libzstd zlib"
 JOBS=$(nproc)
 
 # shellcheck disable=SC2086
@@ -75,6 +76,17 @@ zstd() {
 	make -C "$d/lib" -j"$JOBS" CC=musl-gcc ZSTD_LEGACY_SUPPORT=0 libzstd.a
 	cp "$d/lib/libzstd.a" "$STAGE/lib/"
 	cp "$d/lib/zstd.h" "$d/lib/zstd_errors.h" "$d/lib/zdict.h" "$STAGE/include/"
+}
+
+# zlib's own configure (not autoconf): --static builds only libz.a.
+zlib() {
+	d=$W/zlib
+	src_extract zlib "$d"
+	cd "$d"
+	CC=musl-gcc ./configure --static
+	make -j"$JOBS" libz.a
+	cp libz.a "$STAGE/lib/"
+	cp zlib.h zconf.h "$STAGE/include/"
 }
 
 # Debian's util-linux patches touch configure.ac and Makefile.am files
@@ -164,11 +176,13 @@ check() {
 	cat >"$t/t.c" <<'EOF'
 #include <sys/types.h>
 #include <stdio.h>
+#include <string.h>
 #include <bearssl.h>
 #include <blkid/blkid.h>
 #include <ext2fs/ext2fs.h>
 #include <et/com_err.h>
 #include <zstd.h>
+#include <zlib.h>
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 #include <linux/fs.h>
@@ -190,14 +204,26 @@ int main(int argc, char **argv)
 		else
 			printf("%s\n", error_message(err));
 	}
-	printf("zstd %u xxh3 %llx blkgetsize64 %lx\n", ZSTD_versionNumber(),
-	       (unsigned long long)XXH3_64bits("ferry", 5), (unsigned long)BLKGETSIZE64);
+	/* zlib: a deflate round trip, so inflate's code runs too. */
+	{
+		static const unsigned char msg[] = "ferry ferry ferry ferry";
+		unsigned char z[64], back[sizeof(msg)];
+		uLongf zn = sizeof(z), bn = sizeof(back);
+
+		if (compress2(z, &zn, msg, sizeof(msg), 9) != Z_OK ||
+		    uncompress(back, &bn, z, zn) != Z_OK || bn != sizeof(msg) ||
+		    memcmp(back, msg, bn) != 0)
+			return 1;
+	}
+	printf("zstd %u zlib %s xxh3 %llx blkgetsize64 %lx\n", ZSTD_versionNumber(),
+	       zlibVersion(), (unsigned long long)XXH3_64bits("ferry", 5),
+	       (unsigned long)BLKGETSIZE64);
 	return 0;
 }
 EOF
 	musl-gcc -static -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
 		-isystem "$STAGE/include" -o "$t/t" "$t/t.c" -L"$STAGE/lib" \
-		-lext2fs -lcom_err -lblkid -lzstd -lbearssl
+		-lext2fs -lcom_err -lblkid -lzstd -lz -lbearssl
 	file "$t/t" | grep -q 'statically linked'
 	"$t/t"
 	# ext2fs_open on a real image, so the archives' code actually runs.
@@ -225,6 +251,7 @@ linux_headers
 step "$LOGS/headers.log" "headers (uapi, xxhash)" headers
 step "$LOGS/bearssl.log" "bearssl $(src_version bearssl)" bearssl
 step "$LOGS/zstd.log" "libzstd $(src_version libzstd)" zstd
+step "$LOGS/zlib.log" "zlib $(src_version zlib)" zlib
 step "$LOGS/blkid.log" "libblkid $(src_version util-linux)" blkid
 step "$LOGS/e2fsprogs.log" "e2fsprogs $(src_version e2fsprogs)" e2fsprogs
 step "$LOGS/check.log" "check (static link of all libs)" check
