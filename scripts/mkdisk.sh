@@ -298,7 +298,14 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 cp "$KERNEL" "$R/boot/vmlinuz"
-cp "$KCONFIG" "$R/boot/config-6.1-ferry"
+# /boot/config-<release>, where a distribution puts it: the destination's
+# readiness check finds the virtio drivers there (the release is read
+# from the bzImage header's version string).
+krel=$(python3 -c 'import struct,sys
+b = open(sys.argv[1], "rb").read()
+o = struct.unpack_from("<H", b, 0x20e)[0] + 0x200
+print(b[o:o + 64].split(b"\0")[0].split()[0].decode())' "$KERNEL") || die "no version in $KERNEL"
+cp "$KCONFIG" "$R/boot/config-$krel"
 
 echo "$HOSTNAME_" >"$R/etc/hostname"
 cat >"$R/etc/hosts" <<EOF

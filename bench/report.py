@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""report: bench/RESULTS.md from the records bench/run.sh wrote.
+
+It only formats and computes statistics (median, min-max, ratios taken
+pair by pair within a round); it never runs anything. Input: the JSON lines
+of the runs and a tab-separated meta file; output: Markdown to a file or
+to stdout ("-").
+
+  report.py RECORDS META OUT
+"""
+
+import json
+import re
+import statistics
+import sys
+
+CASES = {
+    1: "Full copy of a raw disk of incompressible data",
+    2: "Used-block copy of an ext4 image",
+    3: "Incremental: 1 % of the 4 KiB blocks rewritten",
+    4: "Import a qcow2 of the case 2 image",
+    5: "Streams 1/2 and compression 0/3 (cases 1 and 2)",
+    6: "Boot: QEMU start to a completed TLS handshake (TCG)",
+}
+# ferry's entry in each case; the ratios are ferry/this.
+REF = {1: "c1_ferry", 2: "c2_ferry", 3: "c3_sync", 4: "c4_import"}
+VARIANT = re.compile(r"^c([12])_s([12])z([03])$")
+
+
+def human(n):
+    if n is None:
+        return "—"
+    n = float(n)
+    for unit, k in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= k:
+            return "%.2f %s" % (n / k, unit) if unit == "GiB" else "%.1f %s" % (n / k, unit)
+    return "%d B" % n
+
+
+def mib(kib):
+    return "—" if kib is None else "%.1f MiB" % (kib / 1024.0)
+
+
+def secs(x):
+    return "%.2f" % x if x < 10 else "%.1f" % x
+
+
+def span(xs):
+    if len(xs) < 2:
+        return "—"
+    return "%s–%s" % (secs(min(xs)), secs(max(xs)))
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+class Contender:
+    def __init__(self, cid, label):
+        self.id = cid
+        self.label = label
+        self.runs = {}       # rep -> record (ok only)
+        self.failed = []     # records
+        self.notyet = None   # record
+
+    def ok(self):
+        return [self.runs[k] for k in sorted(self.runs)]
+
+    def med_secs(self):
+        return med([r["secs"] for r in self.ok()])
+
+
+def load(path_rec, path_meta):
+    recs = []
+    with open(path_rec) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                recs.append(json.loads(line))
+    meta = {}
+    with open(path_meta) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("\t")
+            meta[k] = v
+    return recs, meta
+
+
+def group(recs):
+    """case -> ordered {id: Contender}; case 5's variants move to case 5."""
+    cases = {}
+    for r in recs:
+        c = r["case"]
+        if VARIANT.match(r["id"]):
+            c = 5
+        d = cases.setdefault(c, {})
+        k = d.get(r["id"])
+        if k is None:
+            k = d[r["id"]] = Contender(r["id"], r["label"])
+        if r["status"] == "ok":
+            k.runs[r["rep"]] = r
+        elif r["status"] == "fail":
+            k.failed.append(r)
+        else:
+            k.notyet = r
+    return cases
+
+
+def pair_ratios(ref, other, field="secs"):
+    out = []
+    for rep, r in ref.runs.items():
+        o = other.runs.get(rep)
+        if o and o.get(field) and r.get(field) is not None:
+            out.append(r[field] / o[field])
+    return out
+
+
+def ratio_cell(ref, k):
+    if ref is None or k is ref or not ref.runs or not k.runs:
+        return "—"
+    rs = pair_ratios(ref, k)
+    if not rs:
+        return "—"
+    s = "%.2f" % statistics.median(rs)
+    if len(rs) > 1:
+        s += " (%.2f–%.2f)" % (min(rs), max(rs))
+    return s
+
+
+def wire_cell(k):
+    ups = [r["up"] for r in k.ok() if r.get("up") is not None]
+    if not ups:
+        return "— (local, no network)" if k.ok() else "—"
+    downs = [r["down"] for r in k.ok() if r.get("down") is not None]
+    s = human(med(ups))
+    if downs and med(downs):
+        s += " (%s back)" % human(med(downs))
+    return s
+
+
+def rss_cell(k):
+    s = med([r["rss_s"] for r in k.ok()])
+    r = med([r["rss_r"] for r in k.ok()])
+    if r is None:
+        return mib(s)
+    return "%s / %s" % (mib(s), mib(r))
+
+
+def table(lines, ks, ref, rate_bytes=None):
+    head = ["contender", "median s", "min–max s"]
+    if rate_bytes:
+        head.append("MiB/s")
+    head += ["wire bytes →", "peak RSS send / recv", "CPU s", "ferry/this time", "ferry/this wire"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    notes = []
+    for k in ks:
+        if k.notyet is not None and not k.runs:
+            cells = ["%s" % k.label, "**not yet**"] + [""] * (len(head) - 2)
+            lines.append("| " + " | ".join(cells) + " |")
+            notes.append("%s: not yet — %s." % (k.label, k.notyet["note"]))
+            continue
+        if not k.runs:
+            cells = ["%s" % k.label, "**FAILED**"] + [""] * (len(head) - 2)
+            lines.append("| " + " | ".join(cells) + " |")
+            for f in k.failed:
+                notes.append("%s, round %s: FAILED — %s" % (k.label, f["rep"], f["note"]))
+            continue
+        m = k.med_secs()
+        cells = [("**%s**" % k.label) if k is ref else k.label, secs(m),
+                 span([r["secs"] for r in k.ok()])]
+        if rate_bytes:
+            cells.append("%.0f" % (rate_bytes / (1 << 20) / m) if m else "—")
+        cells += [wire_cell(k), rss_cell(k), "%.1f" % med([r["cpu"] for r in k.ok()])
+                  if med([r["cpu"] for r in k.ok()]) is not None else "—",
+                  ratio_cell(ref, k)]
+        wr = "—"
+        if ref is not None and k is not ref and ref.runs:
+            a = med([r["up"] for r in ref.ok()])
+            b = med([r["up"] for r in k.ok()])
+            if a is not None and b:
+                wr = "%.2f" % (a / b)
+        cells.append(wr)
+        lines.append("| " + " | ".join(cells) + " |")
+        for f in k.failed:
+            notes.append("%s, round %s: FAILED — %s" % (k.label, f["rep"], f["note"]))
+    lines.append("")
+    for n in notes:
+        lines.append("- " + n)
+    if notes:
+        lines.append("")
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    recs, meta = load(sys.argv[1], sys.argv[2])
+    cases = group(recs)
+    L = []
+    full = meta.get("mode") == "full"
+    L.append("# ferry benchmarks" if full else "# ferry benchmarks (smoke run: tiny sizes, not numbers)")
+    L.append("")
+    L.append("Written by `make bench` (`bench/run.sh`); regenerate, do not edit. "
+             "Host mode over 127.0.0.1, data on tmpfs: the network stack, TLS, hashing "
+             "and the programs are measured, not a disk.")
+    L.append("")
+    cores = int(meta.get("cores", "1") or 1)
+    try:
+        l1 = float(meta.get("load_start", "0").split()[0])
+        l1e = float(meta.get("load_end", "0").split()[0])
+    except ValueError:
+        l1 = l1e = 0.0
+    if max(l1, l1e) > 0.5 * cores:
+        L.append("> **Measured under load** (load average %.2f at the start, %.2f at the end, "
+                 "on %d cores): other work shared the CPUs, so the times are noisy and "
+                 "pessimistic. Regenerate on a quiet machine before drawing conclusions."
+                 % (l1, l1e, cores))
+        L.append("")
+    L.append("| | |")
+    L.append("|---|---|")
+    L.append("| date | %s |" % meta.get("date", "?"))
+    L.append("| commit | %s |" % meta.get("commit", "?"))
+    L.append("| ferry | %s |" % meta.get("ferry", "?"))
+    L.append("| machine | %s, %s cores, %s RAM, %s |" % (
+        meta.get("cpu", "?"), meta.get("cores", "?"), meta.get("mem", "?"), meta.get("kernel", "?")))
+    L.append("| load average (1/5/15 min) | start %s, end %s |" % (
+        meta.get("load_start", "?"), meta.get("load_end", "?")))
+    L.append("| rounds | %s; contenders alternate, the order rotated each round |" % meta.get("reps", "?"))
+    L.append("| whole run | %s s |" % meta.get("total_secs", "?"))
+    L.append("")
+    L.append("How to read: *median* and *min–max* of the rounds' wall times (clock from the "
+             "sender's start to the receiver's exit; listeners are up before). *Wire bytes →*: "
+             "TCP payload client→server counted outside the programs by `bench/countproxy.py` "
+             "(a splice(2) forwarder every networked contender goes through), replies in "
+             "parentheses. *Peak RSS*: the largest single process on the sending / receiving "
+             "side (`/usr/bin/time -v`; for ssh the receiving side is the whole sshd tree). "
+             "*CPU s*: user + system time of both sides. *ferry/this*: ferry's time over the "
+             "contender's, round by round, median (min–max); above 1 ferry is slower. Wire "
+             "ratio likewise, below 1 ferry sends less.")
+    L.append("")
+
+    behind = []
+    for c in sorted(CASES):
+        L.append("## %d. %s" % (c, CASES[c]))
+        L.append("")
+        ks = list(cases.get(c, {}).values())
+        st = meta.get("state:%d" % c, "")
+        if c == 1 and "c1_bytes" in meta:
+            L.append("%s of AES-CTR keystream (fixed seed) as a raw image with no partition "
+                     "table or filesystem, so ferry sends it whole; the destination is a fresh "
+                     "sparse file of the same size. ferry and the socat pipe use the same "
+                     "TLS 1.2 suite (ECDHE-ECDSA-AES128-GCM-SHA256); ssh uses "
+                     "aes128-gcm@openssh.com." % human(int(meta["c1_bytes"])))
+            L.append("")
+        if c == 2 and "c2_bytes" in meta:
+            L.append("ext4 (4 KiB blocks, `mkfs.ext4 -d`) of %s holding %s; %s in use by the "
+                     "block bitmaps. Every result passes `e2fsck -fn` and is byte-identical to "
+                     "the source image. bmaptool copies locally (no network, no encryption): "
+                     "it bounds what reading and writing the used blocks costs."
+                     % (human(int(meta["c2_bytes"])), meta.get("c2_files", "?"),
+                        human(int(meta.get("c2_used", 0)))))
+            L.append("")
+        if c == 3 and "c3_blocks" in meta:
+            L.append("The case 1 image with %s random 4 KiB blocks rewritten (fixed seed); the "
+                     "destination holds the old image. rsync runs over ssh (aes128-gcm) to a "
+                     "private sshd, `--inplace --no-whole-file --ignore-times`." % meta["c3_blocks"])
+            L.append("")
+        if c == 4 and "c4_qcow2" in meta:
+            L.append("`qemu-img convert -O qcow2` of the case 2 image (%s); converted back to raw "
+                     "locally, compared with the original." % human(int(meta["c4_qcow2"])))
+            L.append("")
+        if c == 5:
+            table5(L, cases, ks)
+            if meta.get("c5_note"):
+                L.append("- " + meta["c5_note"])
+                L.append("")
+            continue
+        if c == 6:
+            table6(L, ks, meta)
+            continue
+        if not ks:
+            L.append("Not run%s." % (" (" + st + ")" if st else ""))
+            L.append("")
+            continue
+        byid = {k.id: k for k in ks}
+        ref = byid.get(REF.get(c))
+        ordered = ([ref] if ref else []) + [k for k in ks if k is not ref]
+        table(L, ordered, ref, rate_bytes=int(meta["c1_bytes"]) if c == 1 and "c1_bytes" in meta else None)
+        if ref is not None and ref.runs:
+            others = [k for k in ks if k is not ref and k.runs]
+            if others:
+                best = min(others, key=lambda k: k.med_secs())
+                behind.append((ref.med_secs() / best.med_secs(), c, best.label))
+
+    if behind:
+        r, c, label = max(behind)
+        L.append("## Where ferry is furthest behind")
+        L.append("")
+        if r > 1:
+            L.append("Case %d: ferry takes %.2f× the time of its best contender there, %s."
+                     % (c, r, label))
+        else:
+            L.append("Nowhere: in every case that ran ferry is at least as fast as its best "
+                     "contender (worst ratio %.2f, case %d, against %s)." % (r, c, label))
+        L.append("")
+
+    L.append("## Contenders (Debian packages)")
+    L.append("")
+    L.append("| package | version |")
+    L.append("|---|---|")
+    for k in sorted(meta):
+        if k.startswith("pkg:"):
+            L.append("| %s | %s |" % (k[4:], meta[k] or "not installed"))
+    L.append("")
+
+    text = "\n".join(L)
+    if sys.argv[3] == "-":
+        sys.stdout.write(text)
+    else:
+        with open(sys.argv[3], "w") as f:
+            f.write(text)
+    return 0
+
+
+def table5(L, cases, ks):
+    ny = [k for k in ks if k.notyet is not None and not k.runs]
+    if ny:
+        L.append("**not yet**: %s." % ny[0].notyet["note"])
+        L.append("")
+        return
+    head = ["data", "streams", "compress", "median s", "min–max s", "wire bytes →",
+            "peak RSS send / recv", "CPU s", "this/default time"]
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for c in (1, 2):
+        base = cases.get(c, {}).get("c%d_ferry" % c)
+        rows = [(1, 0, base)] + [(int(m.group(2)), int(m.group(3)), k) for k in ks
+                                 for m in [VARIANT.match(k.id)] if m and int(m.group(1)) == c]
+        for s, z, k in rows:
+            if k is None:
+                continue
+            if not k.runs:
+                L.append("| case %d | %d | %d | **FAILED** | | | | | |" % (c, s, z))
+                continue
+            rt = "—"
+            if k is not base and base is not None and base.runs:
+                rs = pair_ratios(k, base)
+                rt = "%.2f" % statistics.median(rs) if rs else "—"
+            L.append("| case %d | %d | %d | %s | %s | %s | %s | %s | %s |" % (
+                c, s, z, secs(k.med_secs()), span([r["secs"] for r in k.ok()]),
+                wire_cell(k), rss_cell(k), "%.1f" % med([r["cpu"] for r in k.ok()]), rt))
+    L.append("")
+
+
+def table6(L, ks, meta):
+    k = ks[0] if ks else None
+    if k is not None and k.notyet is not None and not k.runs:
+        L.append("**not yet**: %s." % k.notyet["note"])
+        L.append("")
+    elif k is not None:
+        xs = [r["secs"] for r in k.ok()]
+        L.append("`qemu-system-x86_64 -accel tcg -cpu max -m 512` direct kernel boot with "
+                 "user networking (hostfwd to 443), timed until `ferry status --wait 60` "
+                 "completes its authenticated TLS exchange.")
+        L.append("")
+        L.append("| boots | median s | min–max s |")
+        L.append("|---|---|---|")
+        if xs:
+            L.append("| %d of %d | %s | %s |" % (len(xs), len(xs) + len(k.failed),
+                                               secs(statistics.median(xs)), span(xs)))
+        else:
+            L.append("| 0 of %d | **FAILED** | |" % len(k.failed))
+        L.append("")
+        for f in k.failed:
+            L.append("- boot %s: FAILED — %s" % (f["rep"], f["note"]))
+        if k.failed:
+            L.append("")
+    sizes = [(n[5:], int(v)) for n, v in meta.items() if n.startswith("size:")]
+    if sizes:
+        L.append("| artifact (build/out) | size |")
+        L.append("|---|---|")
+        for n, v in sizes:
+            L.append("| %s | %s (%d bytes) |" % (n, human(v), v))
+        L.append("")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,750 @@
+#!/bin/bash
+# bench/run.sh - ferry side by side with the tools an operator would use
+# instead, on the same data in the same run, in host mode over 127.0.0.1:
+# `ferry-init serve` with file-backed disks and the agent reading image
+# files, all on tmpfs, so the network stack, TLS, hashing and the programs
+# are measured, not a disk. It owns the data, the contenders' daemons and
+# the measuring; it never changes the build or anything outside its tmpfs
+# work directory except bench/RESULTS.md (full runs only).
+#
+#   bench/run.sh [--smoke] [--reps N] [--cases "1 2 ..."] [--keep]
+#
+# Every contender of a case runs in turn, round after round, the order
+# rotated each round (A B C, B C A, ...), so slow drift in the machine's
+# load falls on all of them; ratios ferry/contender are taken pair by pair
+# within a round. Wire bytes come from bench/countproxy.py, a splice(2)
+# forwarder every networked contender goes through; peak RSS and CPU time
+# from /usr/bin/time -v around each side. Every result is checked (cmp,
+# e2fsck -fn) before it counts.
+#
+# --smoke: tiny sizes, one round, one boot; fails loudly (exit 1) when a
+# contender or ferry breaks; prints the tables instead of writing
+# RESULTS.md. The last line is "N passed, N failed, N skipped" (a case is
+# one test; a case whose ferry feature has not landed is "not yet" and
+# counted as skipped, though its contenders still run and must work).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+OUT=${FERRY_OUT:-$root/build/out}
+FERRY=$OUT/ferry
+FERRY_INIT=$OUT/ferry-init
+PY=${PYTHON:-python3}
+
+SMOKE=0 REPS= CASES="1 2 3 4 5 6" KEEP=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--smoke) SMOKE=1; shift ;;
+	--reps) REPS=$2; shift 2 ;;
+	--cases) CASES=$2; shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench: unknown option '$1' (try --help)" >&2; exit 2 ;;
+	esac
+done
+
+GiB=$((1 << 30)) MiB=$((1 << 20))
+if [ "$SMOKE" = 1 ]; then
+	REPS=${REPS:-1}
+	C1_BYTES=$((32 * MiB))   # case 1 (and 3): raw incompressible disk
+	C2_BYTES=$((256 * MiB))  # case 2 (and 4): ext4 image ...
+	C2_FILES_MIB=90          # ... with this much in files
+	BOOTS=1
+	TMO=60                   # seconds any one command may take
+	NEED_MIB=1024            # tmpfs and memory the run needs
+else
+	REPS=${REPS:-3}
+	C1_BYTES=$((2 * GiB))
+	C2_BYTES=$((4 * GiB))
+	C2_FILES_MIB=1434        # 1.4 GiB
+	BOOTS=5
+	TMO=600
+	NEED_MIB=$((9 * 1024))
+fi
+SEED1=20240701 SEED2=20240702 SEED3=20240703
+TAG=bench
+say() { printf '%s: %s\n' "$TAG" "$*"; }
+die() {
+	printf '%s: %s\n' "$TAG" "$*" >&2
+	exit 1
+}
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+[ "$(id -u)" = 0 ] || die "needs root: a private sshd, apt-get for the contenders"
+for f in "$FERRY" "$FERRY_INIT"; do
+	[ -x "$f" ] || die "$f missing (run make)"
+done
+"$here/deps.sh" || die "bench/deps.sh could not install the contenders"
+for t in nc socat openssl /usr/sbin/sshd ssh ssh-keygen partclone.ext4 bmaptool rsync \
+	qemu-img /usr/bin/time mkfs.ext4 e2fsck ss timeout "$PY"; do
+	command -v "$t" >/dev/null || die "$t not found after bench/deps.sh"
+done
+
+# ---- work directory on tmpfs ---------------------------------------------
+SHM=${BENCH_TMPFS:-/dev/shm}
+avail=$(df -Pm "$SHM" | awk 'NR == 2 { print $4 }')
+memav=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+[ "${avail:-0}" -ge "$NEED_MIB" ] ||
+	die "$SHM: ${avail} MiB free, need $NEED_MIB MiB (the data lives on tmpfs)"
+[ "${memav:-0}" -ge "$NEED_MIB" ] ||
+	die "MemAvailable ${memav} MiB, need $NEED_MIB MiB for tmpfs data"
+W=$(mktemp -d "$SHM/ferry-bench.XXXXXX") || die "mktemp in $SHM failed"
+mkdir -p "$W/log"
+# Every long-lived child is `timeout` (its own process group: killing it
+# ends the whole command) or the proxy; `jobs -p` lists only ours.
+cleanup() {
+	local p
+	for p in $(jobs -p); do
+		kill "$p" 2>/dev/null
+	done
+	for p in "$W"/*.sshd.pid; do
+		[ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "$KEEP" = 1 ]; then
+		say "kept $W"
+	else
+		rm -rf "$W"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+REC=$W/records.jsonl
+META=$W/meta.txt
+: >"$REC"
+: >"$META"
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+
+# ---- small helpers ---------------------------------------------------------
+free_port() {
+	"$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+# wait_listen PORT PID: until PORT listens (10 s); fails if PID died.
+wait_listen() {
+	local i
+	for i in $(seq 1 200); do
+		listening "$1" && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+# tv FILE CMD...: CMD under GNU time -v (peak RSS, CPU) and the timeout.
+# timeout is outermost: it puts the command in its own process group and
+# signals all of it, which GNU time alone would not.
+tv() {
+	local f=$1
+	shift
+	timeout -k 5 "$TMO" /usr/bin/time -v -o "$f" "$@"
+}
+# tv_rss FILE...: the largest peak RSS (KiB) among the measured commands.
+tv_rss() { awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m + 0 }' "$@"; }
+# tv_cpu FILE...: user + system seconds, summed.
+tv_cpu() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$@"; }
+tail_log() { [ -f "$1" ] && tail -n "${2:-8}" "$1" | sed 's/^/    | /'; }
+
+# The result of one contender run, set by the run_* functions.
+R_SECS= R_UP= R_DOWN= R_RSS_S= R_RSS_R= R_CPU= R_ERR= R_NOTE=
+r_reset() { R_SECS= R_UP=null R_DOWN=null R_RSS_S=null R_RSS_R=null R_CPU=null R_ERR= R_NOTE=; }
+
+# ---- the counting proxy ----------------------------------------------------
+P_PID= P_PORT= P_REP=
+proxy_start() {
+	local pf=$W/proxy.port
+	P_REP=$W/proxy.report
+	rm -f "$pf" "$P_REP"
+	"$PY" "$here/countproxy.py" --to "127.0.0.1:$1" --port-file "$pf" --report "$P_REP" \
+		2>"$W/log/proxy.err" &
+	P_PID=$!
+	local i
+	for i in $(seq 1 200); do
+		[ -s "$pf" ] && break
+		kill -0 "$P_PID" 2>/dev/null || { R_ERR="countproxy died: $(cat "$W/log/proxy.err")"; return 1; }
+		sleep 0.02
+	done
+	P_PORT=$(cat "$pf" 2>/dev/null)
+	[ -n "$P_PORT" ] || { R_ERR="countproxy did not listen"; return 1; }
+}
+# proxy_stop: ends the proxy, sets R_UP and R_DOWN.
+proxy_stop() {
+	kill -TERM "$P_PID" 2>/dev/null
+	wait "$P_PID" 2>/dev/null
+	[ -s "$P_REP" ] || { R_ERR="countproxy wrote no report"; return 1; }
+	R_UP=$(sed -n 's/.*up=\([0-9]*\).*/\1/p' "$P_REP")
+	R_DOWN=$(sed -n 's/.*down=\([0-9]*\).*/\1/p' "$P_REP")
+}
+
+# ---- a private sshd (for ssh and rsync) ------------------------------------
+SSH_DIR=$W/ssh
+ssh_setup() {
+	[ -f "$SSH_DIR/client" ] && return 0
+	mkdir -p "$SSH_DIR" /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host" || return 1
+	ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/client" || return 1
+	cp "$SSH_DIR/client.pub" "$SSH_DIR/authorized_keys"
+	chmod 600 "$SSH_DIR/authorized_keys"
+}
+# sshd_start: one sshd per run under GNU time, so its peak RSS and CPU
+# (sessions included: sshd reaps them) are the receiving side's.
+S_PORT= S_PID= S_TV=
+sshd_start() {
+	ssh_setup || { R_ERR="ssh-keygen failed"; return 1; }
+	S_PORT=$(free_port)
+	S_TV=$1
+	local pidf=$W/$S_PORT.sshd.pid
+	cat >"$SSH_DIR/sshd_config" <<EOT
+ListenAddress 127.0.0.1
+Port $S_PORT
+HostKey $SSH_DIR/host
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PidFile $pidf
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+Ciphers aes128-gcm@openssh.com
+Compression no
+LogLevel ERROR
+EOT
+	tv "$S_TV" /usr/sbin/sshd -D -e -f "$SSH_DIR/sshd_config" 2>"$W/log/sshd.err" &
+	S_PID=$!
+	wait_listen "$S_PORT" "$S_PID" || { R_ERR="sshd did not listen: $(cat "$W/log/sshd.err")"; return 1; }
+}
+sshd_stop() {
+	local pidf=$W/$S_PORT.sshd.pid
+	[ -f "$pidf" ] && kill "$(cat "$pidf")" 2>/dev/null
+	wait "$S_PID" 2>/dev/null
+	rm -f "$pidf"
+}
+SSH_OPTS=
+ssh_cmd() {
+	printf 'ssh -F /dev/null -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -o Compression=no -c aes128-gcm@openssh.com -p %s' \
+		"$SSH_DIR/client" "$1"
+}
+
+# ---- TLS key for the openssl/socat pipe ------------------------------------
+tls_setup() {
+	[ -f "$W/tls.crt" ] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-subj /CN=bench -days 2 -keyout "$W/tls.key" -out "$W/tls.crt" 2>/dev/null
+}
+# The suite ferry uses (BearSSL, TLS 1.2 ECDHE-ECDSA-AES128-GCM), so the
+# pipe measures the same cipher, not OpenSSL's TLS 1.3 AES-256 default.
+TLS_OPTS=openssl-min-proto-version=TLS1.2,openssl-max-proto-version=TLS1.2,cipher=ECDHE-ECDSA-AES128-GCM-SHA256
+
+# ---- generic runners ---------------------------------------------------------
+
+# ferry_run LOGBASE SUBCMD SRC DST [ARGS...]: `ferry-init serve` with DST as
+# vda, `ferry SUBCMD` from SRC through the proxy. The clock runs from the
+# agent's start to the receiver's exit (the receiver is listening before).
+ferry_run() {
+	local lb=$1 sub=$2 src=$3 dst=$4
+	shift 4
+	local token res port spid t0 rc
+	token=$("$FERRY" token) || { R_ERR="ferry token failed"; return 1; }
+	res=$lb.result
+	: >"$res"
+	tv "$lb.recv.tv" "$FERRY_INIT" serve --listen 127.0.0.1:0 --token "$token" \
+		--disk "vda=$dst" --once --result "$res" >"$lb.recv.log" 2>&1 &
+	spid=$!
+	local i
+	for i in $(seq 1 200); do
+		port=$(sed -n 's/^FERRY READY port=\([0-9]*\).*/\1/p' "$res")
+		[ -n "$port" ] && break
+		kill -0 "$spid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "$port" ] || { R_ERR="ferry-init serve did not listen: $(tail -n 3 "$lb.recv.log")"; return 1; }
+	proxy_start "$port" || return 1
+	t0=$(now)
+	rc=0
+	case "$sub" in
+	import) tv "$lb.send.tv" "$FERRY" import "$src" --to "127.0.0.1:$P_PORT" --token "$token" \
+		--disk vda --json "$@" >"$lb.send.json" 2>"$lb.send.err" || rc=$? ;;
+	*) tv "$lb.send.tv" "$FERRY" "$sub" --to "127.0.0.1:$P_PORT" --token "$token" \
+		--disk "$src=vda" --json "$@" >"$lb.send.json" 2>"$lb.send.err" || rc=$? ;;
+	esac
+	local rrc=0
+	wait "$spid" || rrc=$?
+	R_SECS=$(since "$t0")
+	proxy_stop || return 1
+	[ "$rc" = 0 ] || { R_ERR="ferry $sub exited $rc: $(tail -n 3 "$lb.send.err")"; return 1; }
+	[ "$rrc" = 0 ] || { R_ERR="ferry-init serve exited $rrc: $(tail -n 3 "$lb.recv.log")"; return 1; }
+	R_RSS_S=$(tv_rss "$lb.send.tv")
+	R_RSS_R=$(tv_rss "$lb.recv.tv")
+	R_CPU=$(tv_cpu "$lb.send.tv" "$lb.recv.tv")
+	# ferry's own count, next to the proxy's: they must agree within the
+	# protocol's framing.
+	local own
+	own=$("$PY" -c 'import json, sys
+v = ""
+for l in open(sys.argv[1]):
+    l = l.strip()
+    if l.startswith("{"):
+        o = json.loads(l)
+        if o.get("event") == "summary":
+            v = o.get("bytes_sent", "")
+print(v)' "$lb.send.json")
+	R_NOTE="ferry says bytes_sent=$own"
+}
+
+# pipe_run LOGBASE SEND_CMD RECV_CMD RECV_PORT: RECV_CMD listens on
+# RECV_PORT, SEND_CMD connects to $PPORT (the proxy) — both are sh -c
+# strings, each side measured as a whole.
+pipe_run() {
+	local lb=$1 send=$2 recv=$3 rport=$4 rpid t0 rc=0 rrc=0
+	tv "$lb.recv.tv" sh -c "$recv" >"$lb.recv.log" 2>&1 &
+	rpid=$!
+	wait_listen "$rport" "$rpid" || { R_ERR="receiver did not listen: $(tail -n 3 "$lb.recv.log")"; return 1; }
+	proxy_start "$rport" || return 1
+	t0=$(now)
+	PPORT=$P_PORT tv "$lb.send.tv" sh -c "$send" >"$lb.send.log" 2>&1 || rc=$?
+	wait "$rpid" || rrc=$?
+	R_SECS=$(since "$t0")
+	proxy_stop || return 1
+	[ "$rc" = 0 ] || { R_ERR="sender exited $rc: $(tail -n 3 "$lb.send.log")"; return 1; }
+	[ "$rrc" = 0 ] || { R_ERR="receiver exited $rrc: $(tail -n 3 "$lb.recv.log")"; return 1; }
+	R_RSS_S=$(tv_rss "$lb.send.tv")
+	R_RSS_R=$(tv_rss "$lb.recv.tv")
+	R_CPU=$(tv_cpu "$lb.send.tv" "$lb.recv.tv")
+}
+
+# ssh_run LOGBASE CLIENT_CMD: a fresh sshd, CLIENT_CMD (sh -c, with $SSH
+# the ssh command through the proxy) timed from its start to its end.
+ssh_run() {
+	local lb=$1 cmd=$2 t0 rc=0
+	sshd_start "$lb.recv.tv" || return 1
+	proxy_start "$S_PORT" || { sshd_stop; return 1; }
+	t0=$(now)
+	SSH=$(ssh_cmd "$P_PORT") tv "$lb.send.tv" sh -c "$cmd" >"$lb.send.log" 2>&1 || rc=$?
+	R_SECS=$(since "$t0")
+	sshd_stop
+	proxy_stop || return 1
+	[ "$rc" = 0 ] || { R_ERR="exited $rc: $(tail -n 3 "$lb.send.log") $(tail -n 2 "$W/log/sshd.err")"; return 1; }
+	R_RSS_S=$(tv_rss "$lb.send.tv")
+	R_RSS_R=$(tv_rss "$lb.recv.tv")
+	R_CPU=$(tv_cpu "$lb.send.tv" "$lb.recv.tv")
+}
+
+# local_run LOGBASE CMD: one local command (no network, no wire bytes).
+local_run() {
+	local lb=$1 cmd=$2 t0 rc=0
+	t0=$(now)
+	tv "$lb.send.tv" sh -c "$cmd" >"$lb.send.log" 2>&1 || rc=$?
+	R_SECS=$(since "$t0")
+	[ "$rc" = 0 ] || { R_ERR="exited $rc: $(tail -n 3 "$lb.send.log")"; return 1; }
+	R_RSS_S=$(tv_rss "$lb.send.tv")
+	R_CPU=$(tv_cpu "$lb.send.tv")
+}
+
+# ---- records -----------------------------------------------------------------
+# record CASE ID LABEL REP STATUS: one JSON line per run.
+record() {
+	local note=${R_ERR:-$R_NOTE}
+	note=$(printf '%s' "$note" | tr '\n\t"\\' '    ' | cut -c1-300)
+	printf '{"case":%s,"id":"%s","label":"%s","rep":%s,"status":"%s","secs":%s,"up":%s,"down":%s,"rss_s":%s,"rss_r":%s,"cpu":%s,"note":"%s"}\n' \
+		"$1" "$2" "$3" "$4" "$5" "${R_SECS:-null}" "${R_UP:-null}" "${R_DOWN:-null}" \
+		"${R_RSS_S:-null}" "${R_RSS_R:-null}" "${R_CPU:-null}" "$note" >>"$REC"
+}
+# not_yet CASE ID LABEL WHY: a contender whose feature has not landed.
+not_yet() {
+	r_reset
+	R_NOTE=$4
+	record "$1" "$2" "$3" 0 notyet
+}
+
+declare -A CASE_STATE   # pass | fail | skip
+case_fail() {
+	CASE_STATE[$1]=fail
+	printf '%s: FAIL case %s: %s\n' "$TAG" "$1" "$2" >&2
+}
+
+# rounds CASE ID... : runs the contenders round after round, the order
+# rotated each round. Contender ID has run_ID (runs it, sets R_*) and
+# check_ID (checks its output); prep_ID (untimed) is optional.
+rounds() {
+	local c=$1
+	shift
+	local ids=("$@") n=$# r k i id lb label fc
+	for r in $(seq 1 "$REPS"); do
+		for k in $(seq 0 $((n - 1))); do
+			i=$(((k + r - 1) % n))
+			id=${ids[$i]}
+			label=${LABEL[$id]}
+			lb=$W/log/c$c-$id-$r
+			r_reset
+			if declare -F "prep_$id" >/dev/null && ! "prep_$id" "$lb"; then
+				R_ERR=${R_ERR:-"preparation failed"}
+			elif "run_$id" "$lb"; then
+				"check_$id" "$lb" || R_ERR=${R_ERR:-"check failed"}
+			fi
+			if [ -n "$R_ERR" ]; then
+				record "$c" "$id" "$label" "$r" fail
+				# Case 5's variants run within cases 1 and 2.
+				fc=$c
+				[[ $id == c[12]_s[12]z[03] ]] && fc=5
+				case_fail "$fc" "$label (round $r): $R_ERR"
+				tail_log "$lb.send.err" 5
+				tail_log "$lb.send.log" 5
+				tail_log "$lb.recv.log" 5
+			else
+				record "$c" "$id" "$label" "$r" ok
+				printf '%s:   case %s round %s  %-28s %7ss  wire %s\n' "$TAG" "$c" "$r" \
+					"$label" "$R_SECS" "$R_UP"
+			fi
+			declare -F "post_$id" >/dev/null && "post_$id" "$lb"
+		done
+	done
+}
+declare -A LABEL
+
+# fresh DST BYTES: an empty sparse destination disk, as a new VM's would be.
+fresh() { rm -f "$1" && truncate -s "$2" "$1"; }
+same() { cmp -s "$1" "$2" || { R_ERR="$(basename "$2") differs from $(basename "$1")"; return 1; }; }
+fsck_ok() {
+	e2fsck -fn "$1" >"$W/log/fsck.log" 2>&1 ||
+		{ R_ERR="e2fsck -fn $(basename "$1"): $(tail -n 2 "$W/log/fsck.log" | tr '\n' ' ')"; return 1; }
+}
+at_least() { # at_least WHAT HAVE WANT
+	[ "$2" != null ] && [ "$2" -ge "$3" ] || { R_ERR="$1 $2 < $3"; return 1; }
+}
+
+# ---- feature detection -------------------------------------------------------
+have_sync=0 have_import=0 have_streams=0 have_compress=0
+"$FERRY" sync --help >/dev/null 2>&1 && have_sync=1
+"$FERRY" import --help >/dev/null 2>&1 && have_import=1
+mhelp=$("$FERRY" migrate --help 2>&1)
+case "$mhelp" in *--streams*) have_streams=1 ;; esac
+case "$mhelp" in *--compress*) have_compress=1 ;; esac
+# Case 5's variants of ferry: streams 1/2 x compression 0/3, less the
+# default (plain "ferry", run in cases 1 and 2 anyway).
+VARIANTS=()
+if [ "$have_streams" = 1 ] || [ "$have_compress" = 1 ]; then
+	for s in 1 2; do
+		for z in 0 3; do
+			[ "$s" = 2 ] && [ "$have_streams" = 0 ] && continue
+			[ "$z" = 3 ] && [ "$have_compress" = 0 ] && continue
+			[ "$s$z" = 10 ] && continue
+			VARIANTS+=("s${s}z$z")
+		done
+	done
+fi
+variant_args() {
+	local v=$1 a=()
+	[ "$have_streams" = 1 ] && a+=(--streams "${v:1:1}")
+	[ "$have_compress" = 1 ] && a+=(--compress "${v:3:1}")
+	echo "${a[@]}"
+}
+
+want() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ---- machine -----------------------------------------------------------------
+T_ALL=$(now)
+meta mode "$([ "$SMOKE" = 1 ] && echo smoke || echo full)"
+meta reps "$REPS"
+meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+meta commit "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown) ($(git -C "$root" rev-parse --short HEAD 2>/dev/null))"
+meta ferry "$("$FERRY" version 2>/dev/null | head -n 1)"
+meta cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+meta cores "$(nproc)"
+meta mem "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+meta kernel "$(uname -sr)"
+meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+for p in netcat-openbsd openssh-client openssh-server socat openssl partclone bmap-tools rsync qemu-utils qemu-system-x86; do
+	meta "pkg:$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
+done
+say "$(sed -n 's/^cpu\t//p' "$META"), $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+say "work directory $W ($avail MiB free on $SHM), $REPS round(s)"
+
+IMG1=$W/c1.img      # case 1: raw, incompressible
+IMG3=$W/c3.img      # case 3: IMG1 with 1 % of its 4 KiB blocks rewritten
+IMG2=$W/c2.img      # case 2: ext4 with files
+DST=$W/dst.img
+
+# ---- case 1: full copy of incompressible data --------------------------------
+LABEL[c1_ferry]="ferry"
+run_c1_ferry() { ferry_run "$1" migrate "$IMG1" "$DST"; }
+prep_c1_ferry() { fresh "$DST" "$C1_BYTES"; }
+check_c1_ferry() { same "$IMG1" "$DST" && at_least "wire bytes" "$R_UP" "$C1_BYTES"; }
+
+LABEL[c1_nc]="dd | nc (plaintext)"
+prep_c1_nc() { fresh "$DST" "$C1_BYTES"; }
+run_c1_nc() {
+	local p
+	p=$(free_port)
+	pipe_run "$1" "dd if='$IMG1' bs=1M status=none | nc -N 127.0.0.1 \$PPORT" \
+		"nc -l -d 127.0.0.1 $p | dd of='$DST' bs=1M iflag=fullblock conv=notrunc status=none" "$p"
+}
+check_c1_nc() { check_c1_ferry; }
+
+LABEL[c1_ssh]="dd | ssh aes128-gcm"
+prep_c1_ssh() { fresh "$DST" "$C1_BYTES"; }
+run_c1_ssh() {
+	ssh_run "$1" "dd if='$IMG1' bs=1M status=none | \$SSH root@127.0.0.1 \"dd of='$DST' bs=1M iflag=fullblock conv=notrunc status=none\""
+}
+check_c1_ssh() { check_c1_ferry; }
+
+LABEL[c1_tls]="socat TLS (openssl)"
+prep_c1_tls() { fresh "$DST" "$C1_BYTES" && tls_setup; }
+run_c1_tls() {
+	local p
+	p=$(free_port)
+	pipe_run "$1" "socat -u -b 262144 OPEN:'$IMG1',rdonly OPENSSL:127.0.0.1:\$PPORT,verify=0,$TLS_OPTS" \
+		"socat -u -b 262144 OPENSSL-LISTEN:$p,bind=127.0.0.1,reuseaddr,cert=$W/tls.crt,key=$W/tls.key,verify=0,$TLS_OPTS OPEN:'$DST',wronly" "$p"
+}
+check_c1_tls() { check_c1_ferry; }
+
+# Case 5 variants on case 1 data: c1_s2z0 etc.
+for v in "${VARIANTS[@]}"; do
+	LABEL[c1_$v]="ferry streams=${v:1:1} compress=${v:3:1}"
+	eval "prep_c1_$v() { fresh \"\$DST\" \"\$C1_BYTES\"; }"
+	eval "run_c1_$v() { ferry_run \"\$1\" migrate \"\$IMG1\" \"\$DST\" \$(variant_args $v); }"
+	eval "check_c1_$v() { check_c1_ferry; }"
+done
+post_rm() { rm -f "$DST"; }
+for id in c1_ferry c1_nc c1_ssh c1_tls; do eval "post_$id() { post_rm; }"; done
+
+# ---- case 3: incremental -------------------------------------------------------
+LABEL[c3_sync]="ferry sync"
+# The destination holds the old image; the source has 1 % rewritten.
+prep_c3_sync() { cp "$IMG1" "$DST"; }
+run_c3_sync() { ferry_run "$1" sync "$IMG3" "$DST"; }
+check_c3_sync() { same "$IMG3" "$DST"; }
+LABEL[c3_rsync]="rsync --inplace over ssh"
+prep_c3_rsync() { cp "$IMG1" "$DST"; }
+run_c3_rsync() {
+	# --ignore-times: a block image's mtime says nothing; always compare.
+	ssh_run "$1" "rsync --inplace --no-whole-file --ignore-times -e \"\$SSH\" '$IMG3' root@127.0.0.1:'$DST'"
+}
+check_c3_rsync() { same "$IMG3" "$DST"; }
+post_c3_sync() { post_rm; }
+post_c3_rsync() { post_rm; }
+
+# ---- case 2: used blocks of an ext4 image --------------------------------------
+C2_USED=0
+LABEL[c2_ferry]="ferry"
+prep_c2_ferry() { fresh "$DST" "$C2_BYTES"; }
+run_c2_ferry() { ferry_run "$1" migrate "$IMG2" "$DST"; }
+check_c2_ferry() { fsck_ok "$DST" && same "$IMG2" "$DST" && at_least "wire bytes" "$R_UP" "$C2_FILE_BYTES"; }
+
+LABEL[c2_partclone]="partclone.ext4 | nc | partclone -r"
+prep_c2_partclone() { fresh "$DST" "$C2_BYTES"; }
+run_c2_partclone() {
+	local p
+	p=$(free_port)
+	pipe_run "$1" "partclone.ext4 -q -c -s '$IMG2' -o - -L '$1.pc.log' 2>'$1.send.err' | nc -N 127.0.0.1 \$PPORT" \
+		"nc -l -d 127.0.0.1 $p | partclone.ext4 -q -r -s - -O '$DST' -L '$1.pr.log'" "$p"
+}
+check_c2_partclone() { check_c2_ferry; }
+
+LABEL[c2_bmap]="bmaptool create + copy (local, no network)"
+prep_c2_bmap() { rm -f "$DST" "$W/c2.bmap"; }
+run_c2_bmap() {
+	local_run "$1" "bmaptool create -o '$W/c2.bmap' '$IMG2' && bmaptool copy --bmap '$W/c2.bmap' '$IMG2' '$DST'"
+}
+check_c2_bmap() { fsck_ok "$DST" && same "$IMG2" "$DST"; }
+
+for v in "${VARIANTS[@]}"; do
+	LABEL[c2_$v]="ferry streams=${v:1:1} compress=${v:3:1}"
+	eval "prep_c2_$v() { fresh \"\$DST\" \"\$C2_BYTES\"; }"
+	eval "run_c2_$v() { ferry_run \"\$1\" migrate \"\$IMG2\" \"\$DST\" \$(variant_args $v); }"
+	eval "check_c2_$v() { check_c2_ferry; }"
+	eval "post_c1_$v() { post_rm; }"
+	eval "post_c2_$v() { post_rm; }"
+done
+for id in c2_ferry c2_partclone c2_bmap; do eval "post_$id() { post_rm; }"; done
+
+# ---- case 4: import a qcow2 ------------------------------------------------------
+QCOW=$W/c2.qcow2
+LABEL[c4_import]="ferry import"
+prep_c4_import() { fresh "$DST" "$C2_BYTES"; }
+run_c4_import() { ferry_run "$1" import "$QCOW" "$DST"; }
+check_c4_import() { same "$IMG2" "$DST"; }
+LABEL[c4_qemuimg]="qemu-img convert -W -m 8 (local, no network)"
+prep_c4_qemuimg() { rm -f "$DST"; }
+run_c4_qemuimg() { local_run "$1" "qemu-img convert -W -m 8 -O raw '$QCOW' '$DST'"; }
+check_c4_qemuimg() { same "$IMG2" "$DST"; }
+post_c4_import() { post_rm; }
+post_c4_qemuimg() { post_rm; }
+
+# ---- run the cases -----------------------------------------------------------
+# Order: 1, 5 (on case 1 data), 3 (reuses case 1's image), then 2, 5, 4 on
+# the ext4 image, then 6; each data set is deleted before the next is made.
+c5_notes=()
+if [ ${#VARIANTS[@]} -eq 0 ]; then
+	c5_why="ferry migrate --help mentions neither --streams nor --compress"
+else
+	c5_why=
+	[ "$have_streams" = 0 ] && c5_notes+=("--streams not yet")
+	[ "$have_compress" = 0 ] && c5_notes+=("--compress not yet")
+fi
+
+if want 1 || want 3 || { want 5 && [ -z "$c5_why" ]; }; then
+	t=$(now)
+	"$PY" "$here/gen.py" random "$IMG1" "$C1_BYTES" "$SEED1" || die "gen.py random failed"
+	say "case 1 data: $((C1_BYTES / MiB)) MiB incompressible in $(since "$t")s"
+fi
+
+if want 1; then
+	say "case 1: full copy, $((C1_BYTES / MiB)) MiB incompressible"
+	CASE_STATE[1]=pass
+	meta c1_bytes "$C1_BYTES"
+	ids=(c1_ferry c1_nc c1_ssh c1_tls)
+	if want 5; then
+		for v in "${VARIANTS[@]}"; do ids+=("c1_$v"); done
+	fi
+	rounds 1 "${ids[@]}"
+fi
+
+if want 3; then
+	say "case 3: incremental, 1 % of the 4 KiB blocks of the case 1 image rewritten"
+	cp "$IMG1" "$IMG3" || die "cp failed"
+	nblk=$("$PY" "$here/gen.py" rewrite "$IMG3" 1 "$SEED3") || die "gen.py rewrite failed"
+	meta c3_blocks "$nblk"
+	meta c3_bytes "$C1_BYTES"
+	CASE_STATE[3]=pass
+	ids=(c3_rsync)
+	if [ "$have_sync" = 1 ]; then
+		ids=(c3_sync c3_rsync)
+	else
+		not_yet 3 c3_sync "ferry sync" "ferry sync --help exits non-zero: the command has not landed"
+	fi
+	rounds 3 "${ids[@]}"
+	[ "$have_sync" = 0 ] && [ "${CASE_STATE[3]}" = pass ] && CASE_STATE[3]=skip
+	rm -f "$IMG3"
+fi
+rm -f "$IMG1"
+
+if want 2 || want 4 || { want 5 && [ -z "$c5_why" ]; }; then
+	t=$(now)
+	tree=$W/c2.tree
+	mkdir -p "$tree"
+	nfiles=$("$PY" "$here/gen.py" tree "$tree" "$C2_FILES_MIB" "$SEED2") || die "gen.py tree failed"
+	C2_FILE_BYTES=$(du -sb "$tree" | cut -f1)
+	truncate -s "$C2_BYTES" "$IMG2"
+	mkfs.ext4 -q -F -b 4096 -d "$tree" "$IMG2" || die "mkfs.ext4 -d failed"
+	rm -rf "$tree"
+	C2_USED=$(dumpe2fs -h "$IMG2" 2>/dev/null | awk -F: '/^Block count/ { b = $2 } /^Free blocks/ { f = $2 } END { print (b - f) * 4096 }')
+	meta c2_bytes "$C2_BYTES"
+	meta c2_files "$nfiles files, $C2_FILE_BYTES bytes"
+	meta c2_used "$C2_USED"
+	say "case 2 data: ext4 $((C2_BYTES / MiB)) MiB, $nfiles files, $((C2_FILE_BYTES / MiB)) MiB of files, $((C2_USED / MiB)) MiB used, in $(since "$t")s"
+fi
+
+if want 2; then
+	say "case 2: used blocks of an ext4 image"
+	CASE_STATE[2]=pass
+	ids=(c2_ferry c2_partclone c2_bmap)
+	if want 5; then
+		for v in "${VARIANTS[@]}"; do ids+=("c2_$v"); done
+	fi
+	rounds 2 "${ids[@]}"
+fi
+
+if want 5; then
+	if [ -n "$c5_why" ]; then
+		not_yet 5 c5 "ferry streams 1/2, compress 0/3" "$c5_why"
+		CASE_STATE[5]=skip
+	else
+		# The runs were made within cases 1 and 2 (same rounds, same data);
+		# case 5 passes when all of them did.
+		CASE_STATE[5]=pass
+		grep -q '"id":"c[12]_s[12]z[03]".*"status":"fail"' "$REC" && CASE_STATE[5]=fail
+		[ ${#c5_notes[@]} -gt 0 ] && meta c5_note "${c5_notes[*]}"
+	fi
+fi
+
+if want 4; then
+	say "case 4: import a qcow2 of the case 2 image"
+	t=$(now)
+	qemu-img convert -O qcow2 "$IMG2" "$QCOW" || die "qemu-img convert to qcow2 failed"
+	meta c4_qcow2 "$(stat -c %s "$QCOW")"
+	CASE_STATE[4]=pass
+	ids=(c4_qemuimg)
+	if [ "$have_import" = 1 ]; then
+		ids=(c4_import c4_qemuimg)
+	else
+		not_yet 4 c4_import "ferry import" "ferry import --help exits non-zero: the command has not landed"
+	fi
+	rounds 4 "${ids[@]}"
+	[ "$have_import" = 0 ] && [ "${CASE_STATE[4]}" = pass ] && CASE_STATE[4]=skip
+	rm -f "$QCOW"
+fi
+rm -f "$IMG2" "$DST"
+
+# ---- case 6: boot to a TLS handshake under TCG ----------------------------------
+if want 6; then
+	for f in vmlinuz initramfs.cpio.gz ferry-live.iso ferry ferry-init; do
+		[ -f "$OUT/$f" ] && meta "size:$f" "$(stat -c %s "$OUT/$f")"
+	done
+	if [ ! -f "$OUT/vmlinuz" ] || [ ! -f "$OUT/initramfs.cpio.gz" ]; then
+		r_reset
+		not_yet 6 c6_boot "boot to handshake" "build/out/vmlinuz or initramfs.cpio.gz missing (run make)"
+		CASE_STATE[6]=skip
+	elif ! command -v qemu-system-x86_64 >/dev/null; then
+		not_yet 6 c6_boot "boot to handshake" "qemu-system-x86_64 not installed"
+		CASE_STATE[6]=skip
+	else
+		say "case 6: QEMU start to a completed TLS handshake (ferry status), TCG, $BOOTS boot(s)"
+		CASE_STATE[6]=pass
+		token=$("$FERRY" token)
+		for r in $(seq 1 "$BOOTS"); do
+			r_reset
+			lb=$W/log/c6-boot-$r
+			port=$(free_port)
+			t0=$(now)
+			timeout -k 5 "$TMO" qemu-system-x86_64 -accel tcg -cpu max -nodefaults -no-reboot \
+				-m 512 -display none -kernel "$OUT/vmlinuz" -initrd "$OUT/initramfs.cpio.gz" \
+				-append "console=ttyS0 ferry.token=$token" \
+				-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:443" \
+				-device virtio-net-pci,netdev=n0 -serial "file:$lb.serial" \
+				</dev/null >"$lb.qemu.log" 2>&1 &
+			qpid=$!
+			rc=0
+			timeout -k 5 90 "$FERRY" status --to "127.0.0.1:$port" --token "$token" --wait 60 \
+				>"$lb.status" 2>"$lb.send.err" || rc=$?
+			R_SECS=$(since "$t0")
+			kill "$qpid" 2>/dev/null
+			wait "$qpid" 2>/dev/null
+			if [ "$rc" != 0 ]; then
+				R_ERR="ferry status exited $rc: $(tail -n 2 "$lb.send.err") $(tail -n 2 "$lb.qemu.log")"
+				record 6 c6_boot "boot to handshake" "$r" fail
+				case_fail 6 "boot $r: $R_ERR"
+				tail_log "$lb.serial" 10
+			else
+				record 6 c6_boot "boot to handshake" "$r" ok
+				say "  case 6 boot $r: ${R_SECS}s"
+			fi
+		done
+	fi
+fi
+
+# ---- report --------------------------------------------------------------------
+meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta total_secs "$(since "$T_ALL")"
+pass=0 fail=0 skip=0
+for c in $CASES; do
+	case "${CASE_STATE[$c]:-}" in
+	pass) pass=$((pass + 1)) ;;
+	fail) fail=$((fail + 1)) ;;
+	skip) skip=$((skip + 1)) ;;
+	esac
+	meta "state:$c" "${CASE_STATE[$c]:-}"
+done
+if [ "$SMOKE" = 1 ]; then
+	"$PY" "$here/report.py" "$REC" "$META" - || fail=$((fail + 1))
+else
+	"$PY" "$here/report.py" "$REC" "$META" "$here/RESULTS.md" || fail=$((fail + 1))
+	say "wrote bench/RESULTS.md"
+fi
+say "done in $(since "$T_ALL")s"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]
