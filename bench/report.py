@@ -37,6 +37,17 @@ def human(n):
     return "%d B" % n
 
 
+def md(text):
+    """A label inside a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def total(r):
+    if r.get("up") is None:
+        return None
+    return r["up"] + (r.get("down") or 0)
+
+
 def mib(kib):
     return "—" if kib is None else "%.1f MiB" % (kib / 1024.0)
 
@@ -150,24 +161,25 @@ def table(lines, ks, ref, rate_bytes=None):
     head = ["contender", "median s", "min–max s"]
     if rate_bytes:
         head.append("MiB/s")
-    head += ["wire bytes →", "peak RSS send / recv", "CPU s", "ferry/this time", "ferry/this wire"]
+    head += ["wire bytes → (←)", "peak RSS send / recv", "CPU s", "ferry/this time",
+             "ferry/this wire"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     notes = []
     for k in ks:
         if k.notyet is not None and not k.runs:
-            cells = ["%s" % k.label, "**not yet**"] + [""] * (len(head) - 2)
+            cells = [md(k.label), "**not yet**"] + [""] * (len(head) - 2)
             lines.append("| " + " | ".join(cells) + " |")
             notes.append("%s: not yet — %s." % (k.label, k.notyet["note"]))
             continue
         if not k.runs:
-            cells = ["%s" % k.label, "**FAILED**"] + [""] * (len(head) - 2)
+            cells = [md(k.label), "**FAILED**"] + [""] * (len(head) - 2)
             lines.append("| " + " | ".join(cells) + " |")
             for f in k.failed:
                 notes.append("%s, round %s: FAILED — %s" % (k.label, f["rep"], f["note"]))
             continue
         m = k.med_secs()
-        cells = [("**%s**" % k.label) if k is ref else k.label, secs(m),
+        cells = [("**%s**" % md(k.label)) if k is ref else md(k.label), secs(m),
                  span([r["secs"] for r in k.ok()])]
         if rate_bytes:
             cells.append("%.0f" % (rate_bytes / (1 << 20) / m) if m else "—")
@@ -176,8 +188,8 @@ def table(lines, ks, ref, rate_bytes=None):
                   ratio_cell(ref, k)]
         wr = "—"
         if ref is not None and k is not ref and ref.runs:
-            a = med([r["up"] for r in ref.ok()])
-            b = med([r["up"] for r in k.ok()])
+            a = med([total(r) for r in ref.ok()])
+            b = med([total(r) for r in k.ok()])
             if a is not None and b:
                 wr = "%.2f" % (a / b)
         cells.append(wr)
@@ -236,7 +248,7 @@ def main():
              "side (`/usr/bin/time -v`; for ssh the receiving side is the whole sshd tree). "
              "*CPU s*: user + system time of both sides. *ferry/this*: ferry's time over the "
              "contender's, round by round, median (min–max); above 1 ferry is slower. Wire "
-             "ratio likewise, below 1 ferry sends less.")
+             "ratio: both directions together, below 1 ferry sends less.")
     L.append("")
 
     behind = []
@@ -263,7 +275,12 @@ def main():
         if c == 3 and "c3_blocks" in meta:
             L.append("The case 1 image with %s random 4 KiB blocks rewritten (fixed seed); the "
                      "destination holds the old image. rsync runs over ssh (aes128-gcm) to a "
-                     "private sshd, `--inplace --no-whole-file --ignore-times`." % meta["c3_blocks"])
+                     "private sshd, `--inplace --no-whole-file --ignore-times`; its block "
+                     "checksums travel back (←). `ferry sync` is one incremental pass, not a "
+                     "cutover: it compares every chunk by hash (hashes travel back), sends the "
+                     "differing 4 KiB blocks, and the receiver holds the first MiB back until "
+                     "the final pass, so its result is checked beyond the first MiB."
+                     % meta["c3_blocks"])
             L.append("")
         if c == 4 and "c4_qcow2" in meta:
             L.append("`qemu-img convert -O qcow2` of the case 2 image (%s); converted back to raw "
@@ -328,7 +345,7 @@ def table5(L, cases, ks):
         L.append("**not yet**: %s." % ny[0].notyet["note"])
         L.append("")
         return
-    head = ["data", "streams", "compress", "median s", "min–max s", "wire bytes →",
+    head = ["data", "streams", "compress", "median s", "min–max s", "wire bytes → (←)",
             "peak RSS send / recv", "CPU s", "this/default time"]
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "---|" * len(head))

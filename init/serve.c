@@ -225,7 +225,7 @@ static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type)
 	return send_frame(c, &w);
 }
 
-static uint64_t plan_total, last_progress_ms, last_progress_bytes;
+static uint64_t plan_total, last_progress_ms, last_progress_bytes, sess_data;
 
 static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
 {
@@ -309,6 +309,7 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 	case PROTO_ACT_WRITE:
 		if ((r = recv_write(&rs, &a->data, err, sizeof(err))))
 			return fail_io(c, peer, r, err);
+		sess_data += a->data.len;
 		progress(S);
 		return 0;
 	case PROTO_ACT_FLUSH:
@@ -373,6 +374,7 @@ static void session(struct srv *S, int fd, const char *peer)
 	}
 	fill_inventory(S, &inv_now);
 	proto_srv_init(&eng, proof, &inv_now);
+	sess_data = 0;
 	mem_wipe(proof, sizeof(proof));
 	proto_rx_init(&rx, rx_buf, sizeof(rx_buf));
 	snprintf(S->peer, sizeof(S->peer), "%s", peer);
@@ -434,12 +436,16 @@ static void session(struct srv *S, int fd, const char *peer)
 	}
 	proto_srv_end(&eng);
 	tls_close(c, 2000);
+	if (sess_data)
+		log_info("%s: %llu bytes of DATA applied in this session", peer,
+			 (unsigned long long)sess_data);
 	if (held && S->handoff >= 0) {
 		recv_close(&rs);
 		held = 0;
 	} else if (held) {
 		log_info("%s: session %016llx left unfinished; the agent can resume it",
 			 peer, (unsigned long long)rs.session);
+		set_state(S, "interrupted: waiting for the agent to resume", "interrupted");
 	}
 	S->peer[0] = 0;
 	if (S->handoff < 0)

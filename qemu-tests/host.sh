@@ -169,3 +169,34 @@ for l in open(sys.argv[1]):
 print("" if v is None else v)
 PY
 }
+
+# h_proxy TARGET_PORT [proxy.py options]: starts the fault proxy; sets
+# P_PORT and P_STATS (its byte counters after it stops: p_stop).
+P_PORT=
+P_PID=
+P_STATS=
+h_proxy() {
+	local target=$1
+	shift
+	P_STATS=$Q_TMP/proxy.$RANDOM.stats
+	python3 "$Q_TOP/qemu-tests/proxy.py" --target "$target" --stats "$P_STATS" "$@" \
+		>"$P_STATS.out" 2>&1 &
+	P_PID=$!
+	Q_PIDS+=("$P_PID")
+	local i
+	for i in $(seq 1 100); do
+		P_PORT=$(sed -n 's/^PORT //p' "$P_STATS.out")
+		[ -n "$P_PORT" ] && return 0
+		sleep 0.05
+	done
+	q_fail "proxy did not start: $(cat "$P_STATS.out")"
+}
+p_stop() {
+	kill "$P_PID" 2>/dev/null || true
+	wait "$P_PID" 2>/dev/null || true
+}
+# h_applied LOG: total bytes of DATA the receiver applied, over all sessions.
+h_applied() {
+	sed -n 's/.*: \([0-9]*\) bytes of DATA applied in this session/\1/p' "$1" |
+		awk '{ s += $1 } END { print s + 0 }'
+}

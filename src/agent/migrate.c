@@ -946,8 +946,9 @@ static int load_or_start_state(struct mig *m, const struct agent_target *t, cons
 
 	tls_token_fingerprint(&t->token, fp, sizeof(fp));
 	memset(&m->st, 0, sizeof(m->st));
-	if (snprintf(m->st.dest, sizeof(m->st.dest), "%s %s", t->text, fp) >= (int)sizeof(m->st.dest))
-		return fail(m, "destination name too long for the state file");
+	/* The destination is who holds the token, wherever it is reached
+	 * (a proxy, a new address after a reboot). */
+	snprintf(m->st.dest, sizeof(m->st.dest), "%s", fp);
 	m->st.chunk = m->plan.chunk;
 	m->st.n = m->n;
 	for (i = 0; i < m->n; i++) {

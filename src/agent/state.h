@@ -18,7 +18,7 @@
 struct mstate {
 	uint64_t session, seed;
 	uint32_t chunk;
-	char dest[80];			/* "host:port fp:xxxxxxxx" */
+	char dest[80];			/* the token's fingerprint "fp:xxxxxxxx" */
 	uint32_t n;
 	struct {
 		char src[256];
@@ -29,7 +29,8 @@ struct mstate {
 	} d[PROTO_MAX_DISKS];
 };
 
-/* The state file for a destination: DIR/migrate-<hash of dest>.state. */
+/* The state file for a destination: DIR/migrate-<hash of its token's
+ * fingerprint>.state. */
 void state_path(const char *dir, const char *dest, char *out, size_t cap);
 /* 0 loaded, -ENOENT none, -EBADMSG (err says what is wrong) or -errno. */
 int state_load(const char *path, struct mstate *s, char *err, size_t errcap);
