@@ -91,6 +91,7 @@ struct mig {
 	char state_file[600];	/* "" = no state file */
 };
 
+static volatile sig_atomic_t got_stop, got_cutover;
 static int send_flush(struct mig *m);
 static int wait_flushed(struct mig *m);
 static int send_disk(struct mig *m, uint32_t i);
@@ -505,6 +506,8 @@ static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 			return -1;
 		if (pump(m, 0))
 			return -1;
+		if (got_stop)
+			return fail(m, "interrupted; what was flushed is kept: run again to resume");
 		progress_tick(&m->pg, 0);
 	}
 	return 0;
@@ -922,8 +925,6 @@ static int finish(struct mig *m, uint8_t handoff, int grow, struct proto_report 
 
 /* ---- state, incremental passes, cutover ------------------------------------------ */
 
-static volatile sig_atomic_t got_stop, got_cutover;
-
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -1044,12 +1045,7 @@ static int sync_loop(struct mig *m, unsigned interval)
 	struct sigaction sa;
 	unsigned pass = 1;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_cutover;
-	sigaction(SIGUSR1, &sa, NULL);
+	(void)sa;
 	log_info("in step: incremental passes every %u s; SIGUSR1 cuts over, SIGINT stops",
 		 interval);
 	for (;;) {
@@ -1412,6 +1408,19 @@ static int run(int argc, char **argv, int sync_mode)
 	}
 	if (load_or_start_state(&m, &t, state_dir, restart))
 		goto out_conn;
+
+	if (sync_interval) {
+		/* From now on SIGINT/SIGTERM stop between passes (the destination
+		 * stays in migration mode) and SIGUSR1 cuts over. */
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sa.sa_handler = on_cutover;
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 
 	/* 3. The passes: the destination checks the plan before opening a
 	 * disk; a lost connection is retried with backoff and resumed. */

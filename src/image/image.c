@@ -229,7 +229,7 @@ int img_table(struct img *im, struct img_cache *c, uint64_t base, uint64_t n, ui
 	      uint64_t idx, struct cur *cu, char *err, size_t errcap)
 {
 	uint64_t at = idx * esize, total = n * esize, w0, wlen;
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	int r;
 
 	/* Windows are a multiple of esize, so no entry straddles two. */

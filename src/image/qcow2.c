@@ -10,6 +10,7 @@
  * over the header or the L1 table.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "image/image_impl.h"

@@ -9,6 +9,7 @@
  * any block outside the file or over the footer, header or BAT.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "image/image_impl.h"

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "image/image_impl.h"
@@ -236,7 +237,7 @@ static int check_desc(struct img *im, const char *text, size_t len, uint64_t cap
 		return img_bad(im, err, errcap, -EINVAL,
 			       "the descriptor's extent has %llu sectors, the header %llu",
 			       (unsigned long long)d.extent_sec, (unsigned long long)capacity);
-	snprintf(im->info.subformat, sizeof(im->info.subformat), "%s", d.create);
+	snprintf(im->info.subformat, sizeof(im->info.subformat), "%.31s", d.create);
 	return 0;
 }
 
@@ -259,6 +260,7 @@ static int check_hdr(struct img *im, struct vmdk *v, const struct vhdr *h, char 
 		     size_t errcap)
 {
 	uint64_t vs, span, end;
+	int r;
 
 	if (h->version < 1 || h->version > 3)
 		return img_bad(im, err, errcap, -ENOTSUP, "version %u is not supported",
@@ -267,8 +269,10 @@ static int check_hdr(struct img *im, struct vmdk *v, const struct vhdr *h, char 
 	    (h->nl[0] != '\n' || h->nl[1] != ' ' || h->nl[2] != '\r' || h->nl[3] != '\n'))
 		return img_bad(im, err, errcap, -EINVAL,
 			       "the newline check bytes are damaged (copied in text mode?)");
-	if (img_mul(h->capacity, SECTOR, &vs) || (img_check_vsize(im, vs, err, errcap)))
-		return img_check_vsize(im, UINT64_MAX, err, errcap);
+	if (img_mul(h->capacity, SECTOR, &vs))
+		vs = UINT64_MAX;
+	if ((r = img_check_vsize(im, vs, err, errcap)))
+		return r;
 	if (h->grain < 1 || h->grain > GRAIN_MAX_SEC || (h->grain & (h->grain - 1)))
 		return img_bad(im, err, errcap, -EINVAL,
 			       "grain size %llu sectors is not a power of two up to %u",
