@@ -91,6 +91,8 @@ struct img {
 };
 
 extern const struct img_ops img_raw_ops, img_qcow2_ops, img_vhd_ops, img_vmdk_ops;
+/* Holes and data of the file from off on (raw.c; fixed VHDs use it too). */
+int img_raw_map(struct img *im, uint64_t off, struct img_ext *e);
 
 /* ---- errors ------------------------------------------------------------ */
 

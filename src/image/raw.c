@@ -2,7 +2,8 @@
  * raw.c - raw images: the virtual disk is the file. Holes (SEEK_DATA /
  * SEEK_HOLE) read as zeros without touching the disk and are left out of
  * the allocation map; where the file system cannot say, everything is
- * data. It never reads the file's bytes itself.
+ * data. It never reads the file's bytes itself. A fixed VHD is mapped
+ * the same way (its data starts at offset 0).
  */
 #include <errno.h>
 #include <unistd.h>
@@ -18,12 +19,10 @@ static int raw_open(struct img *im, char *err, size_t errcap)
 	return 0;
 }
 
-static int raw_map(struct img *im, uint64_t off, struct img_ext *e, char *err, size_t errcap)
+int img_raw_map(struct img *im, uint64_t off, struct img_ext *e)
 {
 	off_t d, h;
 
-	(void)err;
-	(void)errcap;
 	e->kind = IMG_EXT_DATA;
 	e->foff = off;
 	e->len = im->vsize - off;
@@ -43,6 +42,13 @@ static int raw_map(struct img *im, uint64_t off, struct img_ext *e, char *err, s
 	if (h > (off_t)off && (uint64_t)h - off < e->len)
 		e->len = (uint64_t)h - off;
 	return 0;
+}
+
+static int raw_map(struct img *im, uint64_t off, struct img_ext *e, char *err, size_t errcap)
+{
+	(void)err;
+	(void)errcap;
+	return img_raw_map(im, off, e);
 }
 
 const struct img_ops img_raw_ops = {

@@ -218,12 +218,8 @@ static int vhd_map(struct img *im, uint64_t off, struct img_ext *e, char *err, s
 	struct cur c;
 	int bit, r;
 
-	if (!v->dynamic) {
-		e->kind = IMG_EXT_DATA;
-		e->foff = off;
-		e->len = im->vsize - off;
-		return 0;
-	}
+	if (!v->dynamic)
+		return img_raw_map(im, off, e);
 	b = off / v->block;
 	in = off % v->block;
 	if ((r = img_table(im, &v->batc, v->bat_off, v->bat_need, 4, b, &c, err, errcap)))
