@@ -341,6 +341,10 @@ def main():
 
 def table5(L, cases, ks):
     ny = [k for k in ks if k.notyet is not None and not k.runs]
+    if not ks:
+        L.append("Not run.")
+        L.append("")
+        return
     if ny:
         L.append("**not yet**: %s." % ny[0].notyet["note"])
         L.append("")
@@ -371,10 +375,13 @@ def table5(L, cases, ks):
 
 def table6(L, ks, meta):
     k = ks[0] if ks else None
-    if k is not None and k.notyet is not None and not k.runs:
+    if k is None:
+        L.append("Not run.")
+        L.append("")
+    elif k.notyet is not None and not k.runs:
         L.append("**not yet**: %s." % k.notyet["note"])
         L.append("")
-    elif k is not None:
+    else:
         xs = [r["secs"] for r in k.ok()]
         L.append("`qemu-system-x86_64 -accel tcg -cpu max -m 512` direct kernel boot with "
                  "user networking (hostfwd to 443), timed until `ferry status --wait 60` "

@@ -149,6 +149,20 @@ tv() {
 tv_rss() { awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m + 0 }' "$@"; }
 # tv_cpu FILE...: user + system seconds, summed.
 tv_cpu() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$@"; }
+# reap PID SENDER_RC: waits for a receiver after its sender ended: a
+# while when the sender succeeded (the last writes land), briefly when it
+# failed (a receiver whose peer never came would wait for ever). Returns
+# the receiver's exit status; 143 if it had to be stopped.
+reap() {
+	local pid=$1 grace=$((SMOKE ? 10 : 60)) i
+	[ "$2" = 0 ] || grace=2
+	for i in $(seq 1 $((grace * 20))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null
+	wait "$pid"
+}
 tail_log() { [ -f "$1" ] && tail -n "${2:-8}" "$1" | sed 's/^/    | /'; }
 
 # The result of one contender run, set by the run_* functions.
@@ -274,7 +288,7 @@ ferry_run() {
 		--disk "$src=vda" --json "$@" >"$lb.send.json" 2>"$lb.send.err" || rc=$? ;;
 	esac
 	local rrc=0
-	wait "$spid" || rrc=$?
+	reap "$spid" "$rc" || rrc=$?
 	R_SECS=$(elapsed "$t0")
 	proxy_stop || return 1
 	[ "$rc" = 0 ] || { R_ERR="ferry $sub exited $rc: $(tail -n 3 "$lb.send.err")"; return 1; }
@@ -312,7 +326,7 @@ pipe_run() {
 	proxy_start "$rport" || return 1
 	t0=$(now)
 	PPORT=$P_PORT tv "$lb.send.tv" sh -c "$send" >"$lb.send.log" 2>&1 || rc=$?
-	wait "$rpid" || rrc=$?
+	reap "$rpid" "$rc" || rrc=$?
 	R_SECS=$(elapsed "$t0")
 	proxy_stop || return 1
 	[ "$rc" = 0 ] || { R_ERR="sender exited $rc: $(tail -n 3 "$lb.send.log")"; return 1; }
