@@ -71,7 +71,7 @@ FUZZ_SECONDS ?= 10
 
 .SECONDARY:
 
-.PHONY: all deps sysroot kernel bins images check unit fuzz fuzz-long qemu-tests \
+.PHONY: all deps sysroot kernel bins images check check-long unit fuzz fuzz-long qemu-tests \
 	demo bench clean distclean times
 
 all: deps images
@@ -149,6 +149,10 @@ qemu-tests: all
 check: all
 	$(Q)scripts/check.sh
 
+# The long campaigns: 200 random kills, 10-minute fuzz runs.
+check-long: all
+	$(Q)FERRY_TRIALS=200 FUZZ_SECONDS=600 scripts/check.sh
+
 demo: all
 	$(Q)scripts/demo.sh
 
@@ -164,4 +168,5 @@ clean:
 distclean:
 	rm -rf $(B)
 
--include $(MOD_OBJ:.o=.d) $(INIT_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(HOST_MOD_OBJ:.o=.d)
+-include $(MOD_OBJ:.o=.d) $(INIT_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(HOST_MOD_OBJ:.o=.d) \
+	$(TEST_SRC:%.c=$(H)/%.d)

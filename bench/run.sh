@@ -145,6 +145,14 @@ tv() {
 	shift
 	timeout -k 5 "$TMO" /usr/bin/time -v -o "$f" "$@"
 }
+# tv_bg FILE CMD... &: the same in the background. exec, so that $! is
+# timeout itself and not a subshell around it (killing that would leave
+# the command running).
+tv_bg() {
+	local f=$1
+	shift
+	exec timeout -k 5 "$TMO" /usr/bin/time -v -o "$f" "$@"
+}
 # tv_rss FILE...: the largest peak RSS (KiB) among the measured commands.
 tv_rss() { awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m + 0 }' "$@"; }
 # tv_cpu FILE...: user + system seconds, summed.
@@ -229,7 +237,7 @@ Ciphers aes128-gcm@openssh.com
 Compression no
 LogLevel ERROR
 EOT
-	tv "$S_TV" /usr/sbin/sshd -D -e -f "$SSH_DIR/sshd_config" 2>"$W/log/sshd.err" &
+	tv_bg "$S_TV" /usr/sbin/sshd -D -e -f "$SSH_DIR/sshd_config" 2>"$W/log/sshd.err" &
 	S_PID=$!
 	wait_listen "$S_PORT" "$S_PID" || { R_ERR="sshd did not listen: $(cat "$W/log/sshd.err")"; return 1; }
 }
@@ -267,7 +275,7 @@ ferry_run() {
 	token=$("$FERRY" token) || { R_ERR="ferry token failed"; return 1; }
 	res=$lb.result
 	: >"$res"
-	tv "$lb.recv.tv" "$FERRY_INIT" serve --listen 127.0.0.1:0 --token "$token" \
+	tv_bg "$lb.recv.tv" "$FERRY_INIT" serve --listen 127.0.0.1:0 --token "$token" \
 		--disk "vda=$dst" --once --result "$res" >"$lb.recv.log" 2>&1 &
 	spid=$!
 	local i
@@ -320,7 +328,7 @@ print(v)' "$lb.send.json")
 # strings, each side measured as a whole.
 pipe_run() {
 	local lb=$1 send=$2 recv=$3 rport=$4 rpid t0 rc=0 rrc=0
-	tv "$lb.recv.tv" sh -c "$recv" >"$lb.recv.log" 2>&1 &
+	tv_bg "$lb.recv.tv" sh -c "$recv" >"$lb.recv.log" 2>&1 &
 	rpid=$!
 	wait_listen "$rport" "$rpid" || { R_ERR="receiver did not listen: $(tail -n 3 "$lb.recv.log")"; return 1; }
 	proxy_start "$rport" || return 1

@@ -172,11 +172,11 @@ static void extent_line(const char *s, const char *e, struct desc *d)
 	if (strcmp(tok, "SPARSE"))
 		d->bad_extent = 1;
 	p = memchr(q, '"', (size_t)(e - q));
-	if (p && (q = memchr(p + 1, '"', (size_t)(e - p - 1))))
+	if (!p || !(q = memchr(p + 1, '"', (size_t)(e - p - 1))))
+		d->bad_extent = 1;
+	else if (!d->extent_file[0]) /* the first one names the set */
 		img_quote(d->extent_file, sizeof(d->extent_file), (const uint8_t *)p + 1,
 			  (size_t)(q - p - 1));
-	else
-		d->bad_extent = 1;
 }
 
 static void parse_desc(const char *t, size_t len, struct desc *d)
@@ -221,6 +221,10 @@ static int check_desc(struct img *im, const char *text, size_t len, uint64_t cap
 			       "a delta disk (parent \"%s\"): images that reference other files "
 			       "are not supported",
 			       d.parent_hint);
+	if (embedded && d.extents == 0)
+		return img_bad(im, err, errcap, -ENOTSUP,
+			       "the embedded descriptor names no extent: an extent of a split "
+			       "image? (images that reference other files are not supported)");
 	if (!embedded || d.extents != 1 || d.bad_extent)
 		return img_bad(im, err, errcap, -ENOTSUP,
 			       "the descriptor (createType \"%s\") references %d extent file%s "
@@ -342,12 +346,12 @@ static int vmdk_open(struct img *im, char *err, size_t errcap)
 	if ((r = img_alloc(im, (size_t)v->desc_len + 1, (void **)&t, "VMDK descriptor", err,
 			   errcap)))
 		return r;
-	if ((r = img_pread(im, t, (size_t)v->desc_len, v->desc_off, err, errcap)) ||
-	    (r = check_desc(im, t, (size_t)v->desc_len, h.capacity, 1, err, errcap)))
+	if ((r = img_pread(im, t, (size_t)v->desc_len, v->desc_off, err, errcap)))
 		goto out;
 	if (h.gd_off == GD_AT_END && (r = read_footer(im, &h, err, errcap)))
 		goto out;
-	if ((r = check_hdr(im, v, &h, err, errcap)))
+	if ((r = check_hdr(im, v, &h, err, errcap)) ||
+	    (r = check_desc(im, t, (size_t)v->desc_len, h.capacity, 1, err, errcap)))
 		goto out;
 	if (v->compressed)
 		img_note(im->info.features, sizeof(im->info.features), "deflate");
