@@ -18,14 +18,16 @@ writes the listening port to F once it listens; on SIGTERM or SIGINT it
 stops accepting, waits for the open connections to end (their programs
 have exited by then) and writes one line to R:
 
-  up=BYTES down=BYTES conns=N refused=N
+  up=BYTES down=BYTES conns=N refused=N cpu=SECONDS
 
-up is client->server (the migration direction), down the replies.
+up is client->server (the migration direction), down the replies; cpu is
+the proxy's own user + system time, the overhead it added to the run.
 """
 
 import argparse
 import fcntl
 import os
+import resource
 import signal
 import socket
 import sys
@@ -196,9 +198,10 @@ def main():
     # open after that is a hung peer, not data to wait for.
     for t in workers:
         t.join(timeout=10)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     with totals.lock:
-        line = "up=%d down=%d conns=%d refused=%d\n" % (
-            totals.up, totals.down, totals.conns, totals.refused)
+        line = "up=%d down=%d conns=%d refused=%d cpu=%.2f\n" % (
+            totals.up, totals.down, totals.conns, totals.refused, ru.ru_utime + ru.ru_stime)
     tmp = a.report + ".tmp"
     with open(tmp, "w") as f:
         f.write(line)

@@ -157,11 +157,21 @@ def rss_cell(k):
     return "%s / %s" % (mib(s), mib(r))
 
 
+def cpu_cell(k):
+    s = med([r.get("cpu_s") for r in k.ok()])
+    r = med([r.get("cpu_r") for r in k.ok()])
+    if s is None:
+        return "—"
+    if r is None:
+        return "%.1f" % s
+    return "%.1f / %.1f" % (s, r)
+
+
 def table(lines, ks, ref, rate_bytes=None):
     head = ["contender", "median s", "min–max s"]
     if rate_bytes:
         head.append("MiB/s")
-    head += ["wire bytes → (←)", "peak RSS send / recv", "CPU s", "ferry/this time",
+    head += ["wire bytes → (←)", "peak RSS send / recv", "CPU s send / recv", "ferry/this time",
              "ferry/this wire"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
@@ -183,9 +193,7 @@ def table(lines, ks, ref, rate_bytes=None):
                  span([r["secs"] for r in k.ok()])]
         if rate_bytes:
             cells.append("%.0f" % (rate_bytes / (1 << 20) / m) if m else "—")
-        cells += [wire_cell(k), rss_cell(k), "%.1f" % med([r["cpu"] for r in k.ok()])
-                  if med([r["cpu"] for r in k.ok()]) is not None else "—",
-                  ratio_cell(ref, k)]
+        cells += [wire_cell(k), rss_cell(k), cpu_cell(k), ratio_cell(ref, k)]
         wr = "—"
         if ref is not None and k is not ref and ref.runs:
             a = med([total(r) for r in ref.ok()])
@@ -197,6 +205,14 @@ def table(lines, ks, ref, rate_bytes=None):
         for f in k.failed:
             notes.append("%s, round %s: FAILED — %s" % (k.label, f["rep"], f["note"]))
     lines.append("")
+    pc = med([r.get("pcpu") for k in ks for r in k.ok()])
+    if pc is not None:
+        lines.append("countproxy's own CPU: %.2f s per run (median)." % pc)
+        lines.append("")
+    per = ["%s %s" % (k.label, ", ".join(secs(r["secs"]) for r in k.ok())) for k in ks if k.runs]
+    if per and max(len(k.runs) for k in ks) > 1:
+        lines.append("Each round (s): " + "; ".join(per) + ".")
+        lines.append("")
     for n in notes:
         lines.append("- " + n)
     if notes:
@@ -246,7 +262,8 @@ def main():
              "(a splice(2) forwarder every networked contender goes through), replies in "
              "parentheses. *Peak RSS*: the largest single process on the sending / receiving "
              "side (`/usr/bin/time -v`; for ssh the receiving side is the whole sshd tree). "
-             "*CPU s*: user + system time of both sides. *ferry/this*: ferry's time over the "
+             "*CPU s*: user + system time of each side (the proxy's own, its overhead, is "
+             "given under each table). *ferry/this*: ferry's time over the "
              "contender's, round by round, median (min–max); above 1 ferry is slower. Wire "
              "ratio: both directions together, below 1 ferry sends less.")
     L.append("")
@@ -303,19 +320,22 @@ def main():
         ref = byid.get(REF.get(c))
         ordered = ([ref] if ref else []) + [k for k in ks if k is not ref]
         table(L, ordered, ref, rate_bytes=int(meta["c1_bytes"]) if c == 1 and "c1_bytes" in meta else None)
+        # The best contender is the one ferry trails most, by the same
+        # round-by-round ratio as the table (medians of noisy runs can
+        # disagree with it).
         if ref is not None and ref.runs:
-            others = [k for k in ks if k is not ref and k.runs]
-            if others:
-                best = min(others, key=lambda k: k.med_secs())
-                behind.append((ref.med_secs() / best.med_secs(), c, best.label))
+            for k in ks:
+                rs = pair_ratios(ref, k) if k is not ref and k.runs else []
+                if rs:
+                    behind.append((statistics.median(rs), c, k.label))
 
     if behind:
         r, c, label = max(behind)
         L.append("## Where ferry is furthest behind")
         L.append("")
         if r > 1:
-            L.append("Case %d: ferry takes %.2f× the time of its best contender there, %s."
-                     % (c, r, label))
+            L.append("Case %d: ferry takes %.2f× the time of its best contender there, %s "
+                     "(median of the round-by-round ratios)." % (c, r, label))
         else:
             L.append("Nowhere: in every case that ran ferry is at least as fast as its best "
                      "contender (worst ratio %.2f, case %d, against %s)." % (r, c, label))
@@ -350,7 +370,7 @@ def table5(L, cases, ks):
         L.append("")
         return
     head = ["data", "streams", "compress", "median s", "min–max s", "wire bytes → (←)",
-            "peak RSS send / recv", "CPU s", "this/default time"]
+            "peak RSS send / recv", "CPU s send / recv", "this/default time"]
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "---|" * len(head))
     for c in (1, 2):
@@ -369,7 +389,7 @@ def table5(L, cases, ks):
                 rt = "%.2f" % statistics.median(rs) if rs else "—"
             L.append("| case %d | %d | %d | %s | %s | %s | %s | %s | %s |" % (
                 c, s, z, secs(k.med_secs()), span([r["secs"] for r in k.ok()]),
-                wire_cell(k), rss_cell(k), "%.1f" % med([r["cpu"] for r in k.ok()]), rt))
+                wire_cell(k), rss_cell(k), cpu_cell(k), rt))
     L.append("")
 
 

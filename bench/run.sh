@@ -174,8 +174,12 @@ reap() {
 tail_log() { [ -f "$1" ] && tail -n "${2:-8}" "$1" | sed 's/^/    | /'; }
 
 # The result of one contender run, set by the run_* functions.
-R_SECS= R_UP= R_DOWN= R_RSS_S= R_RSS_R= R_CPU= R_ERR= R_NOTE=
-r_reset() { R_SECS= R_UP=null R_DOWN=null R_RSS_S=null R_RSS_R=null R_CPU=null R_ERR= R_NOTE=; }
+# R_PCPU: the proxy's own CPU seconds (its overhead, not the contender's).
+R_SECS= R_UP= R_DOWN= R_RSS_S= R_RSS_R= R_CPU_S= R_CPU_R= R_PCPU= R_ERR= R_NOTE=
+r_reset() {
+	R_SECS= R_UP=null R_DOWN=null R_RSS_S=null R_RSS_R=null R_CPU_S=null R_CPU_R=null
+	R_PCPU=null R_ERR= R_NOTE=
+}
 
 # ---- the counting proxy ----------------------------------------------------
 P_PID= P_PORT= P_REP=
@@ -202,6 +206,7 @@ proxy_stop() {
 	[ -s "$P_REP" ] || { R_ERR="countproxy wrote no report"; return 1; }
 	R_UP=$(sed -n 's/.*up=\([0-9]*\).*/\1/p' "$P_REP")
 	R_DOWN=$(sed -n 's/.*down=\([0-9]*\).*/\1/p' "$P_REP")
+	R_PCPU=$(sed -n 's/.*cpu=\([0-9.]*\).*/\1/p' "$P_REP")
 }
 
 # ---- a private sshd (for ssh and rsync) ------------------------------------
@@ -303,7 +308,8 @@ ferry_run() {
 	[ "$rrc" = 0 ] || { R_ERR="ferry-init serve exited $rrc: $(tail -n 3 "$lb.recv.log")"; return 1; }
 	R_RSS_S=$(tv_rss "$lb.send.tv")
 	R_RSS_R=$(tv_rss "$lb.recv.tv")
-	R_CPU=$(tv_cpu "$lb.send.tv" "$lb.recv.tv")
+	R_CPU_S=$(tv_cpu "$lb.send.tv")
+	R_CPU_R=$(tv_cpu "$lb.recv.tv")
 	# ferry's own count, next to the proxy's: they must agree within the
 	# protocol's framing.
 	local own
@@ -341,7 +347,8 @@ pipe_run() {
 	[ "$rrc" = 0 ] || { R_ERR="receiver exited $rrc: $(tail -n 3 "$lb.recv.log")"; return 1; }
 	R_RSS_S=$(tv_rss "$lb.send.tv")
 	R_RSS_R=$(tv_rss "$lb.recv.tv")
-	R_CPU=$(tv_cpu "$lb.send.tv" "$lb.recv.tv")
+	R_CPU_S=$(tv_cpu "$lb.send.tv")
+	R_CPU_R=$(tv_cpu "$lb.recv.tv")
 }
 
 # ssh_run LOGBASE CLIENT_CMD: a fresh sshd, CLIENT_CMD (sh -c, with $SSH
@@ -358,7 +365,8 @@ ssh_run() {
 	[ "$rc" = 0 ] || { R_ERR="exited $rc: $(tail -n 3 "$lb.send.log") $(tail -n 2 "$W/log/sshd.err")"; return 1; }
 	R_RSS_S=$(tv_rss "$lb.send.tv")
 	R_RSS_R=$(tv_rss "$lb.recv.tv")
-	R_CPU=$(tv_cpu "$lb.send.tv" "$lb.recv.tv")
+	R_CPU_S=$(tv_cpu "$lb.send.tv")
+	R_CPU_R=$(tv_cpu "$lb.recv.tv")
 }
 
 # local_run LOGBASE CMD: one local command (no network, no wire bytes).
@@ -369,7 +377,7 @@ local_run() {
 	R_SECS=$(elapsed "$t0")
 	[ "$rc" = 0 ] || { R_ERR="exited $rc: $(tail -n 3 "$lb.send.log")"; return 1; }
 	R_RSS_S=$(tv_rss "$lb.send.tv")
-	R_CPU=$(tv_cpu "$lb.send.tv")
+	R_CPU_S=$(tv_cpu "$lb.send.tv")
 }
 
 # ---- records -----------------------------------------------------------------
@@ -377,9 +385,10 @@ local_run() {
 record() {
 	local note=${R_ERR:-$R_NOTE}
 	note=$(printf '%s' "$note" | tr '\n\t"\\' '    ' | cut -c1-300)
-	printf '{"case":%s,"id":"%s","label":"%s","rep":%s,"status":"%s","secs":%s,"up":%s,"down":%s,"rss_s":%s,"rss_r":%s,"cpu":%s,"note":"%s"}\n' \
+	printf '{"case":%s,"id":"%s","label":"%s","rep":%s,"status":"%s","secs":%s,"up":%s,"down":%s,"rss_s":%s,"rss_r":%s,"cpu_s":%s,"cpu_r":%s,"pcpu":%s,"note":"%s"}\n' \
 		"$1" "$2" "$3" "$4" "$5" "${R_SECS:-null}" "${R_UP:-null}" "${R_DOWN:-null}" \
-		"${R_RSS_S:-null}" "${R_RSS_R:-null}" "${R_CPU:-null}" "$note" >>"$REC"
+		"${R_RSS_S:-null}" "${R_RSS_R:-null}" "${R_CPU_S:-null}" "${R_CPU_R:-null}" \
+		"${R_PCPU:-null}" "$note" >>"$REC"
 }
 # not_yet CASE ID LABEL WHY: a contender whose feature has not landed.
 not_yet() {

@@ -103,7 +103,11 @@ void banner_show(const struct serve_config *cfg, uint16_t port, const char *stat
 	tls_token_format(&cfg->token, tok, sizeof(tok));
 	tls_token_fingerprint(&cfg->token, fp, sizeof(fp));
 	add(b, &len, "\n==== ferry live %s - migration mode ====\n", FERRY_VERSION);
-	add_addresses(b, &len, cfg->listen_host, port);
+	if (cfg->connect[0])
+		add(b, &len, "  connect  %s   (reverse mode: this machine dials the source)\n",
+		    cfg->connect);
+	else
+		add_addresses(b, &len, cfg->listen_host, port);
 	add(b, &len, "  token    %s   (%s)\n", tok, fp);
 	if (cfg->ndisks == 0)
 		add(b, &len, "  disk     none found\n");
@@ -113,8 +117,13 @@ void banner_show(const struct serve_config *cfg, uint16_t port, const char *stat
 		    (unsigned long long)cfg->disks[i].size,
 		    cfg->disks[i].model[0] ? "  " : "", cfg->disks[i].model);
 	add(b, &len, "  state    %s\n", state);
-	add(b, &len, "  on the source: ferry migrate --to ADDRESS:%u --token %s\n", port,
-	    cfg->token_generated ? "<token above>" : "<token>");
+	if (cfg->connect[0])
+		add(b, &len, "  on the source (%s): ferry migrate --listen :%u --token %s\n",
+		    cfg->connect_host, cfg->connect_port,
+		    cfg->token_generated ? "<token above>" : "<token>");
+	else
+		add(b, &len, "  on the source: ferry migrate --to ADDRESS:%u --token %s\n", port,
+		    cfg->token_generated ? "<token above>" : "<token>");
 	add(b, &len, "=======================================\n");
 	mem_wipe(tok, sizeof(tok));
 	fd_write_all(STDOUT_FILENO, b, len);

@@ -86,6 +86,11 @@ void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn))
 struct serve_config {
 	char listen_host[NET_ADDR_MAX];
 	uint16_t listen_port;
+	/* Reverse mode (ferry.connect=, --connect): dial the agent at
+	 * connect_host:connect_port instead of listening; "" = listen. */
+	char connect[NET_ADDR_MAX];
+	char connect_host[NET_ADDR_MAX];
+	uint16_t connect_port;
 	struct tls_token token;
 	int token_generated;	/* show it: nobody else knows it */
 	struct disk_info disks[DISK_MAX];
@@ -96,10 +101,14 @@ struct serve_config {
 
 #define SERVE_HANDOFF_BASE 10
 
-/* Listens and serves sessions until a migration finished (returns
+/* Listens (or, in reverse mode, dials the agent again and again) and
+ * serves sessions until a migration finished (returns
  * SERVE_HANDOFF_BASE + the requested INIT_HANDOFF_*), or a fatal error
- * (-errno); 0 after one session with cfg->once. */
+ * (-errno); 0 after one (authenticated, in reverse mode) session with
+ * cfg->once. */
 int serve_run(const struct serve_config *cfg);
+/* Fills sc->connect* from "HOST[:PORT]" (port 443 by default). */
+int serve_set_connect(struct serve_config *sc, const char *hostport);
 
 /* Prints the console banner for the current state to every console. */
 void banner_show(const struct serve_config *cfg, uint16_t port,

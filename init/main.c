@@ -20,6 +20,7 @@
 static const char usage_text[] =
 	"usage: ferry-init serve --listen [ADDR]:PORT --disk NAME=PATH [--disk ...]\n"
 	"                        [--token TOKEN | --token-file FILE] [--once]\n"
+	"                        [--connect HOST:PORT (instead of --listen)]\n"
 	"                        [--result FILE] [--log-level 1|2|3] [--banner]\n"
 	"       ferry-init --version\n"
 	"\n"
@@ -30,7 +31,9 @@ static const char usage_text[] =
 	"serve runs the block receiver as an ordinary process. The token comes\n"
 	"from --token, --token-file or FERRY_TOKEN; without one a fresh token is\n"
 	"generated and printed. PORT 0 picks a free port (printed, and written\n"
-	"as 'FERRY READY port=N' to the --result file).\n"
+	"as 'FERRY READY port=N' to the --result file). --connect is reverse mode,\n"
+	"as ferry.connect=: dial the agent (ferry migrate --listen) instead of\n"
+	"listening, again after each session; the TLS roles stay the same.\n"
 	"\n"
 	"exit status: 0 ok, 1 failure, 2 usage\n";
 
@@ -117,9 +120,9 @@ static void pid1_main(void)
 	if (cfg.mode == INIT_MODE_CLEAN)
 		rescue_shell("ferry.mode=clean: no migration was started in this boot, "
 			     "so nothing was written; the disks are as they were");
-	if (cfg.connect[0])
-		log_error("ferry.connect=%s: reverse mode is not in this version; "
-			  "listening instead", cfg.connect);
+	/* cmdline.c checked it; reverse mode wins over ferry.listen. */
+	if (cfg.connect[0] && serve_set_connect(&sc, cfg.connect))
+		log_error("ferry.connect=%s: want HOST:PORT; listening instead", cfg.connect);
 	if (cfg.have_token) {
 		sc.token = cfg.token;
 	} else {
@@ -171,6 +174,7 @@ static int serve_main(int argc, char **argv)
 	static struct serve_config sc;
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
+		{ "connect", required_argument, NULL, 'c' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "token", required_argument, NULL, 't' },
 		{ "token-file", required_argument, NULL, 'T' },
@@ -181,15 +185,16 @@ static int serve_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *listen = NULL, *tok = NULL, *tokfile = NULL, *result = NULL;
+	const char *listen = NULL, *tok = NULL, *tokfile = NULL, *result = NULL, *conn = NULL;
 	char err[TLS_ERR_TEXT_MAX + 64], tt[TLS_TOKEN_TEXT_MAX];
 	uint64_t lvl;
 	int c, have, r;
 
 	log_init("ferry-init", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "l:d:t:T:r:v:obh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:c:d:t:T:r:v:obh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
+		case 'c': conn = optarg; break;
 		case 't': tok = optarg; break;
 		case 'T': tokfile = optarg; break;
 		case 'r': result = optarg; break;
@@ -227,11 +232,15 @@ static int serve_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || !listen) {
+	if (optind != argc || !listen == !conn) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	{
+	if (conn && serve_set_connect(&sc, conn)) {
+		fprintf(stderr, "ferry-init: --connect %s: want HOST[:PORT]\n", conn);
+		return 2;
+	}
+	if (listen) {
 		/* Port 0 (pick a free one) is for hosts and tests only. */
 		char l[NET_ADDR_MAX + 2];
 		size_t n = strlen(listen);

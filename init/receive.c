@@ -199,6 +199,8 @@ static int zero_range(struct recv_disk *d, uint64_t off, uint64_t len)
 	return 0;
 }
 
+static uint8_t zbuf[PROTO_DATA_MAX];
+
 int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
 	       size_t errcap)
 {
@@ -206,6 +208,16 @@ int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
 	uint64_t off = m->off, len = m->len, h;
 	const uint8_t *p = m->payload;
 	int r = 0;
+
+	if (m->enc == PROTO_ENC_ZSTD) {
+		if (m->len > sizeof(zbuf) || zc_decompress(m->payload, m->plen, zbuf, m->len)) {
+			snprintf(err, errcap, "image decompression failed: DATA at offset %llu "
+				 "(%u bytes compressed, %u promised)",
+				 (unsigned long long)m->off, m->plen, m->len);
+			return -EBADMSG;
+		}
+		p = zbuf;
+	}
 
 	if (m->disk >= st->ndisks)
 		return -EINVAL;

@@ -2,7 +2,11 @@
  * serve.c - the receiver: listens, runs one authenticated session at a
  * time through the protocol engine, and turns a second client away with
  * "busy" from a short-lived child so the session is never disturbed.
- * No disk is opened here before the engine has accepted the proof.
+ * In reverse mode (ferry.connect=) it dials the agent instead, again
+ * after every session until a migration finished; only TCP turns
+ * around: we stay the TLS server with the token's key and the agent
+ * still proves the token. No disk is opened here before the engine has
+ * accepted the proof.
  */
 #include <errno.h>
 #include <poll.h>
@@ -12,6 +16,7 @@
 #include <string.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -26,6 +31,8 @@
 #define TX_CAP (PROTO_HDR_LEN + PROTO_CTRL_MAX)
 #define RX_CAP PROTO_FRAME_MAX
 #define PROGRESS_MS 10000	/* a console line while receiving */
+#define DIAL_MS 10000		/* one attempt to reach the agent */
+#define DIAL_BACKOFF_MAX_S 30	/* between attempts, doubling from 1 s */
 
 struct srv {
 	const struct serve_config *cfg;
@@ -72,6 +79,7 @@ static void fill_inventory(const struct srv *S, struct proto_inventory *inv)
 		inv->host[0] = 0;
 	if (sysinfo(&si) == 0)
 		inv->mem_total = (uint64_t)si.totalram * si.mem_unit;
+	inv->time_unix = (uint64_t)time(NULL);
 	for (i = 0; i < S->cfg->ndisks && i < PROTO_MAX_DISKS; i++) {
 		const struct disk_info *d = &S->cfg->disks[i];
 		struct proto_disk *p = &inv->disks[i];
@@ -351,7 +359,8 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 	}
 }
 
-static void session(struct srv *S, int fd, const char *peer)
+/* Returns 1 when the agent proved the token, 0 otherwise. */
+static int session(struct srv *S, int fd, const char *peer)
 {
 	char err[TLS_ERR_TEXT_MAX];
 	uint8_t proof[TLS_PROOF_LEN];
@@ -364,13 +373,13 @@ static void session(struct srv *S, int fd, const char *peer)
 
 	if (tls_server_accept(S->tls, fd, HANDSHAKE_MS, &c, err, sizeof(err))) {
 		log_info("refused %s: TLS handshake failed: %s", peer, err);
-		return;
+		return 0;
 	}
 	log_debug("%s: TLS up (%s)", peer, tls_cipher_name(c));
 	if ((r = tls_auth_proof(c, &S->cfg->token, proof))) {
 		log_errno(r, "%s: computing the session proof", peer);
 		tls_close(c, 2000);
-		return;
+		return 0;
 	}
 	fill_inventory(S, &inv_now);
 	proto_srv_init(&eng, proof, &inv_now);
@@ -380,7 +389,9 @@ static void session(struct srv *S, int fd, const char *peer)
 	snprintf(S->peer, sizeof(S->peer), "%s", peer);
 	S->since_ms = time_now_ms();
 	for (;;) {
-		r = read_frame(S, c, &rx, &f, authed ? IDLE_MS : HELLO_MS, turn_away);
+		/* Nobody to turn away in reverse mode: there is no listener. */
+		r = read_frame(S, c, &rx, &f, authed ? IDLE_MS : HELLO_MS,
+			       S->lfd >= 0 ? turn_away : NULL);
 		if (r == 0) {
 			log_info("%s: connection closed by the agent", peer);
 			break;
@@ -448,8 +459,74 @@ static void session(struct srv *S, int fd, const char *peer)
 		set_state(S, "interrupted: waiting for the agent to resume", "interrupted");
 	}
 	S->peer[0] = 0;
-	if (S->handoff < 0)
+	/* In reverse mode the dialing loop says what happens next. */
+	if (S->handoff < 0 && S->lfd >= 0)
 		set_state(S, "waiting for the source", "waiting");
+	return authed;
+}
+
+int serve_set_connect(struct serve_config *sc, const char *hostport)
+{
+	if (!hostport || strlen(hostport) >= sizeof(sc->connect) ||
+	    net_split_hostport(hostport, 443, sc->connect_host, sizeof(sc->connect_host),
+			       &sc->connect_port) ||
+	    !sc->connect_host[0]) {
+		sc->connect[0] = sc->connect_host[0] = 0;
+		return -EINVAL;
+	}
+	snprintf(sc->connect, sizeof(sc->connect), "%s", hostport);
+	return 0;
+}
+
+/*
+ * Reverse mode: dial, serve one session on the connection, dial again
+ * (the agent may reconnect to resume, or run again later). Failures to
+ * connect are retried forever with backoff and logged when they change,
+ * so a console is not flooded while the agent is not running yet.
+ */
+static void dial_loop(struct srv *S)
+{
+	const struct serve_config *cfg = S->cfg;
+	char st[PROTO_LABEL_MAX + NET_ADDR_MAX];	/* set_state keeps what fits */
+	unsigned backoff = 1;
+	int last = 0;
+
+	for (;;) {
+		int fd, authed;
+
+		snprintf(st, sizeof(st), held ? "interrupted: dialing %s to resume" : "dialing %s",
+			 cfg->connect);
+		set_state(S, st, held ? "interrupted" : "dialing");
+		fd = net_connect(cfg->connect_host, cfg->connect_port, DIAL_MS);
+		reap();
+		if (fd < 0) {
+			if (fd != last)
+				log_info("dialing the agent at %s: %s; retrying every %u s at most",
+					 cfg->connect, strerror(-fd), DIAL_BACKOFF_MAX_S);
+			else
+				log_debug("dialing the agent at %s: %s", cfg->connect,
+					  strerror(-fd));
+			last = fd;
+			sleep(backoff);
+			backoff = backoff * 2 < DIAL_BACKOFF_MAX_S ? backoff * 2 : DIAL_BACKOFF_MAX_S;
+			continue;
+		}
+		last = 0;
+		log_info("connected to the agent at %s", cfg->connect);
+		snprintf(st, sizeof(st), "connected to the source at %s", cfg->connect);
+		set_state(S, st, held ? "interrupted" : "waiting");
+		authed = session(S, fd, cfg->connect);
+		if (S->handoff >= 0 || (cfg->once && authed))
+			return;
+		/* Right away after a session (the agent may be reconnecting);
+		 * after a refusal, not in a tight loop. */
+		if (authed) {
+			backoff = 1;
+		} else {
+			sleep(backoff);
+			backoff = backoff * 2 < DIAL_BACKOFF_MAX_S ? backoff * 2 : DIAL_BACKOFF_MAX_S;
+		}
+	}
 }
 
 int serve_run(const struct serve_config *cfg)
@@ -465,6 +542,15 @@ int serve_run(const struct serve_config *cfg)
 	if ((r = tls_server_new(&cfg->token, &S.tls))) {
 		log_errno(r, "deriving the TLS key from the token");
 		return r;
+	}
+	if (cfg->connect[0]) {
+		S.lfd = -1;
+		tls_token_fingerprint(&cfg->token, fp, sizeof(fp));
+		log_info("reverse mode: dialing the agent at %s (token %s)", cfg->connect, fp);
+		result_line("FERRY READY connect=%s fp=%s", cfg->connect, fp);
+		dial_loop(&S);
+		tls_server_free(S.tls);
+		return S.handoff >= 0 ? SERVE_HANDOFF_BASE + S.handoff : 0;
 	}
 	S.lfd = net_listen(cfg->listen_host, cfg->listen_port, 8);
 	if (S.lfd < 0) {

@@ -185,7 +185,7 @@ h_proxy() {
 	Q_PIDS+=("$P_PID")
 	local i
 	for i in $(seq 1 100); do
-		P_PORT=$(sed -n 's/^PORT //p' "$P_STATS.out")
+		P_PORT=$(sed -n 's/^PORT //p' "$P_STATS.out" 2>/dev/null || true)
 		[ -n "$P_PORT" ] && return 0
 		sleep 0.05
 	done

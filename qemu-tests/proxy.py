@@ -9,7 +9,7 @@ one thing, once:
 Prints "PORT n" when listening; on exit (SIGTERM) prints the counters to
 --stats FILE as "up N\\ndown N\\n".
 """
-import argparse, os, select, signal, socket, sys, threading
+import argparse, os, select, signal, socket, sys, threading, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--target", type=int, required=True)
@@ -17,9 +17,11 @@ ap.add_argument("--after", type=int, default=-1)
 ap.add_argument("--kill-pidfile")
 ap.add_argument("--cut", action="store_true")
 ap.add_argument("--stats")
+ap.add_argument("--trace", help="append 'seconds bytes' per client read")
 a = ap.parse_args()
 
 lock = threading.Lock()
+trace = open(a.trace, "a", buffering=1) if a.trace else None
 up = down = 0
 fired = False
 
@@ -74,6 +76,8 @@ def serve(c):
                             fire([c, s])
                             return
                         up += len(b)
+                        if trace:
+                            trace.write("%.6f %d\n" % (time.monotonic(), len(b)))
                     else:
                         down += len(b)
                 pair[x].sendall(b)

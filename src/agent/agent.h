@@ -21,8 +21,12 @@ struct agent_target {
 	char host[64];
 	uint16_t port;
 	char text[80];		/* "host:port" for messages */
+	char proxy[256];	/* http://[user:pass@]host:port, "" = direct */
+	char listen[64];	/* reverse mode: "[ADDR]:PORT" to wait on, "" = dial */
 	struct tls_token token;
 	int wait_s;		/* retry connecting for this long */
+	int busy_s;		/* retry a destination busy with another
+				 * session (e.g. our own dead one) this long */
 };
 
 struct agent_conn {
@@ -30,6 +34,7 @@ struct agent_conn {
 	struct proto_rx rx;
 	uint8_t rxbuf[AGENT_RX_CAP];
 	uint8_t txbuf[PROTO_HDR_LEN + PROTO_CTRL_MAX];
+	char peer[80];		/* the destination's address in this session */
 };
 
 /* Connects, handshakes with the pinned key, proves the token, reads
@@ -57,9 +62,21 @@ int cmd_status(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* Shared option handling: --to, --token, --token-file, FERRY_TOKEN. */
 int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t errcap);
+/* --proxy URL, or when arg is NULL https_proxy / HTTPS_PROXY unless
+ * no_proxy / NO_PROXY names t->host (call after agent_parse_to). An
+ * empty arg means direct, whatever the environment says. */
+int agent_parse_proxy(const char *arg, struct agent_target *t, char *err, size_t errcap);
+/* --listen [ADDR]:PORT: reverse mode, the destination dials in
+ * (ferry.connect=); agent_connect then accepts, within wait_s (0: 600). */
+int agent_parse_listen(const char *arg, struct agent_target *t, char *err, size_t errcap);
+/* All three at once, with their conflicts: exactly one of --to and
+ * --listen; --proxy only with --to. */
+int agent_parse_target(const char *to, const char *listen, const char *proxy,
+		       struct agent_target *t, char *err, size_t errcap);
 int agent_load_token(const char *tok, const char *file, struct tls_token *t,
 		     char *err, size_t errcap);
 

@@ -4,11 +4,15 @@
  * proof, and reading frames with deadlines. Every ERROR from the
  * destination becomes a sentence for the operator.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -32,6 +36,161 @@ int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t err
 	snprintf(t->text, sizeof(t->text), "%s%s%s:%u", strchr(t->host, ':') ? "[" : "",
 		 t->host, strchr(t->host, ':') ? "]" : "", t->port);
 	return 0;
+}
+
+/* "10.0.0.0/8" against a numeric IPv4 host. */
+static int no_proxy_cidr(const char *e, size_t n, const char *host)
+{
+	char net[INET_ADDRSTRLEN];
+	const char *slash = memchr(e, '/', n);
+	struct in_addr a, h;
+	uint64_t bits;
+	uint32_t mask;
+	char nb[4];
+	size_t l;
+
+	if (!slash || (l = (size_t)(slash - e)) >= sizeof(net) || n - l - 1 == 0 ||
+	    n - l - 1 >= sizeof(nb))
+		return 0;
+	memcpy(net, e, l);
+	net[l] = 0;
+	memcpy(nb, slash + 1, n - l - 1);
+	nb[n - l - 1] = 0;
+	if (parse_u64(nb, 32, &bits) || inet_pton(AF_INET, net, &a) != 1 ||
+	    inet_pton(AF_INET, host, &h) != 1)
+		return 0;
+	mask = bits ? htonl(0xffffffffu << (32 - bits)) : 0;
+	return (a.s_addr & mask) == (h.s_addr & mask);
+}
+
+/*
+ * no_proxy as curl reads it: comma- or space-separated; "*" matches
+ * everything; a name matches itself and its subdomains (".example.com"
+ * and "example.com" alike); an IPv4 address or CIDR block matches
+ * numerically; "host:port" only that port. Case does not matter.
+ */
+static int no_proxy_match(const char *list, const char *host, uint16_t port)
+{
+	size_t hl = strlen(host);
+
+	while (*list) {
+		size_t n, l;
+		const char *e, *colon;
+		char pb[8];
+		uint64_t pv;
+
+		list += strspn(list, ", \t");
+		e = list;
+		n = strcspn(list, ", \t");
+		list += n;
+		if (n == 0)
+			continue;
+		if (n == 1 && e[0] == '*')
+			return 1;
+		/* A port, unless the entry is a bare IPv6 address. */
+		colon = memchr(e, ':', n);
+		if (colon && !memchr(colon + 1, ':', n - (size_t)(colon - e) - 1) &&
+		    e[0] != '[') {
+			l = n - (size_t)(colon - e) - 1;
+			if (l == 0 || l >= sizeof(pb))
+				continue;
+			memcpy(pb, colon + 1, l);
+			pb[l] = 0;
+			if (parse_u64(pb, 65535, &pv) || pv != port)
+				continue;
+			n = (size_t)(colon - e);
+		}
+		if (n >= 2 && e[0] == '[' && e[n - 1] == ']')
+			e++, n -= 2;
+		if (memchr(e, '/', n)) {
+			if (no_proxy_cidr(e, n, host))
+				return 1;
+			continue;
+		}
+		if (e[0] == '.')
+			e++, n--;
+		if (n == 0)
+			continue;
+		if (hl == n && !strncasecmp(host, e, n))
+			return 1;
+		if (hl > n && host[hl - n - 1] == '.' && !strncasecmp(host + hl - n, e, n))
+			return 1;
+	}
+	return 0;
+}
+
+int agent_parse_proxy(const char *arg, struct agent_target *t, char *err, size_t errcap)
+{
+	const char *url = arg, *from = "--proxy", *np;
+	struct net_proxy p;
+	char why[AGENT_ERR_MAX];
+
+	t->proxy[0] = 0;
+	if (!url) {
+		from = "https_proxy";
+		if (!(url = getenv("https_proxy")) || !*url) {
+			from = "HTTPS_PROXY";
+			url = getenv("HTTPS_PROXY");
+		}
+		if (!url || !*url)
+			return 0;
+		if (!(np = getenv("no_proxy")) || !*np)
+			np = getenv("NO_PROXY");
+		if (np && no_proxy_match(np, t->host, t->port)) {
+			log_debug("%s is in no_proxy: connecting directly", t->text);
+			return 0;
+		}
+	}
+	if (!*url)
+		return 0;
+	if (net_proxy_parse(url, &p, why, sizeof(why))) {
+		snprintf(err, errcap, "%s: %s", from, why);
+		return -EINVAL;
+	}
+	net_proxy_wipe(&p);
+	snprintf(t->proxy, sizeof(t->proxy), "%s", url);
+	return 0;
+}
+
+int agent_parse_listen(const char *arg, struct agent_target *t, char *err, size_t errcap)
+{
+	char host[NET_ADDR_MAX];
+	uint16_t port;
+
+	if (!arg || strlen(arg) >= sizeof(t->listen) ||
+	    net_split_hostport(arg, 0, host, sizeof(host), &port)) {
+		snprintf(err, errcap, "--listen %.80s: want [ADDR]:PORT (e.g. :4430 or 192.0.2.7:443)",
+			 arg ? arg : "");
+		return -EINVAL;
+	}
+	snprintf(t->listen, sizeof(t->listen), "%s", arg);
+	snprintf(t->text, sizeof(t->text), "%s%s%s:%u", strchr(host, ':') ? "[" : "",
+		 host[0] ? host : "*", strchr(host, ':') ? "]" : "", port);
+	t->host[0] = 0;
+	t->port = port;
+	t->proxy[0] = 0;
+	return 0;
+}
+
+int agent_parse_target(const char *to, const char *listen, const char *proxy,
+		       struct agent_target *t, char *err, size_t errcap)
+{
+	if (to && listen) {
+		snprintf(err, errcap, "give --to (dial the destination) or --listen (the "
+				      "destination dials in), not both");
+		return -EINVAL;
+	}
+	if (listen) {
+		if (proxy && *proxy) {
+			snprintf(err, errcap, "--proxy is for --to: with --listen the destination "
+					      "dials in");
+			return -EINVAL;
+		}
+		return agent_parse_listen(listen, t, err, errcap);
+	}
+	if (agent_parse_to(to, t, err, errcap))
+		return -EINVAL;
+	return agent_parse_proxy(proxy, t, err, errcap);
 }
 
 int agent_load_token(const char *tok, const char *file, struct tls_token *t,
@@ -168,23 +327,21 @@ static int expect_inventory(struct agent_conn *ac, uint8_t type,
  * hangs rather than fails. */
 #define ATTEMPT_MS 2000
 
-static int try_connect(const struct agent_target *t, struct agent_conn *ac,
-		       struct proto_inventory *inv, int quick, char *err, size_t errcap)
+/* TLS (we are the client in both directions), HELLO with the proof,
+ * WELCOME: on fd, a connection to or from the destination `who`. */
+static int open_session(const struct agent_target *t, int fd, const char *who,
+			struct agent_conn *ac, struct proto_inventory *inv, int quick, char *err,
+			size_t errcap)
 {
 	char terr[TLS_ERR_TEXT_MAX], host[64];
 	struct proto_hello h;
 	struct wbuf w;
-	int fd, r;
+	int r;
 
-	fd = net_connect(t->host, t->port, quick ? ATTEMPT_MS : CONNECT_MS);
-	if (fd < 0) {
-		snprintf(err, errcap, "cannot connect to %s: %s", t->text, strerror(-fd));
-		return fd;
-	}
 	r = tls_client_connect(&t->token, fd, quick ? ATTEMPT_MS : HANDSHAKE_MS, &ac->tls, terr,
 			       sizeof(terr));
 	if (r) {
-		snprintf(err, errcap, "%s: TLS handshake failed: %s", t->text, terr);
+		snprintf(err, errcap, "%s: TLS handshake failed: %s", who, terr);
 		return r;
 	}
 	memset(&h, 0, sizeof(h));
@@ -195,7 +352,7 @@ static int try_connect(const struct agent_target *t, struct agent_conn *ac,
 		snprintf(h.host, sizeof(h.host), "%s", host);
 	}
 	if ((r = tls_auth_proof(ac->tls, &t->token, h.proof))) {
-		snprintf(err, errcap, "%s: cannot compute the session proof", t->text);
+		snprintf(err, errcap, "%s: cannot compute the session proof", who);
 		goto fail;
 	}
 	proto_rx_init(&ac->rx, ac->rxbuf, sizeof(ac->rxbuf));
@@ -203,16 +360,149 @@ static int try_connect(const struct agent_target *t, struct agent_conn *ac,
 	proto_enc_hello(&w, &h);
 	mem_wipe(h.proof, sizeof(h.proof));
 	if ((r = agent_send(ac, &w))) {
-		snprintf(err, errcap, "%s: sending HELLO: %s", t->text, strerror(-r));
+		snprintf(err, errcap, "%s: sending HELLO: %s", who, strerror(-r));
 		goto fail;
 	}
 	if ((r = expect_inventory(ac, PROTO_WELCOME, inv, err, errcap)))
 		goto fail;
+	snprintf(ac->peer, sizeof(ac->peer), "%s", who);
 	return 0;
 fail:
 	tls_close(ac->tls, 1000);
 	ac->tls = NULL;
 	return r;
+}
+
+static int try_connect(const struct agent_target *t, struct agent_conn *ac,
+		       struct proto_inventory *inv, int quick, char *err, size_t errcap)
+{
+	int fd;
+
+	if (t->proxy[0]) {
+		/* Through a proxy every attempt gets the full time: the
+		 * proxy answers only once it has reached the destination. */
+		fd = net_connect_proxy(t->proxy, t->host, t->port, CONNECT_MS, err, errcap);
+		if (fd < 0)
+			return fd;
+	} else {
+		fd = net_connect(t->host, t->port, quick ? ATTEMPT_MS : CONNECT_MS);
+		if (fd < 0) {
+			snprintf(err, errcap, "cannot connect to %s: %s", t->text, strerror(-fd));
+			return fd;
+		}
+	}
+	return open_session(t, fd, t->text, ac, inv, quick, err, errcap);
+}
+
+/*
+ * Reverse mode. The listener stays open for the life of the process, so
+ * a destination that dials again (after a cut, or while we sleep before
+ * a reconnect) lands in its queue instead of being refused.
+ */
+#define LISTEN_WAIT_DEFAULT_S 600
+#define LISTEN_BACKLOG 4
+
+static int listen_fd = -1;
+
+static int open_listener(const struct agent_target *t, char *err, size_t errcap)
+{
+	char host[NET_ADDR_MAX];
+	uint16_t port;
+	int fd, fl;
+
+	if (listen_fd >= 0)
+		return 0;
+	if (net_split_hostport(t->listen, 0, host, sizeof(host), &port)) {
+		snprintf(err, errcap, "--listen %s: want [ADDR]:PORT", t->listen);
+		return -EINVAL;
+	}
+	fd = net_listen(host, port, LISTEN_BACKLOG);
+	if (fd < 0) {
+		snprintf(err, errcap, "cannot listen on %s: %s", t->text, strerror(-fd));
+		return fd;
+	}
+	/* Non-blocking, so a peer gone between poll and accept cannot
+	 * hang accept past the deadline. Accepted sockets stay blocking. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		snprintf(err, errcap, "listening on %s: %s", t->text, strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	listen_fd = fd;
+	return 0;
+}
+
+static int accept_until(uint64_t deadline, char *peer, size_t cap)
+{
+	for (;;) {
+		struct pollfd p = { listen_fd, POLLIN, 0 };
+		uint64_t now = time_now_ms();
+		uint64_t left = deadline > now ? deadline - now : 0;
+		int r;
+
+		if (left == 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		r = net_accept(listen_fd, peer, cap);
+		if (r != -EAGAIN && r != -EWOULDBLOCK)
+			return r;
+	}
+}
+
+/*
+ * Waits for the destination to dial in, then the same TLS client
+ * handshake and HELLO as when we dial: the roles in TLS do not change
+ * with the direction of TCP. Anything that connects and fails (a wrong
+ * token, a scanner) is logged and the wait goes on until the deadline.
+ */
+static int listen_connect(const struct agent_target *t, struct agent_conn *ac,
+			  struct proto_inventory *inv, char *err, size_t errcap)
+{
+	int wait_s = t->wait_s > 0 ? t->wait_s : LISTEN_WAIT_DEFAULT_S;
+	uint64_t deadline = time_now_ms() + (uint64_t)wait_s * 1000u;
+	char peer[NET_ADDR_MAX], last[AGENT_ERR_MAX];
+	unsigned refused = 0;
+	int r, last_r = 0;
+
+	if ((r = open_listener(t, err, errcap)))
+		return r;
+	log_info("waiting on %s for the destination to dial in (ferry.connect=THIS-HOST:%u on "
+		 "its kernel command line), up to %d s",
+		 t->text, t->port, wait_s);
+	for (;;) {
+		int fd = accept_until(deadline, peer, sizeof(peer));
+
+		if (fd == -ETIMEDOUT)
+			break;
+		if (fd < 0) {
+			snprintf(err, errcap, "accepting on %s: %s", t->text, strerror(-fd));
+			return fd;
+		}
+		log_debug("%s dialed in", peer);
+		r = open_session(t, fd, peer, ac, inv, 0, err, errcap);
+		if (r == 0) {
+			log_info("the destination dialed in from %s", peer);
+			return 0;
+		}
+		refused++;
+		last_r = r;
+		snprintf(last, sizeof(last), "%s", err);
+		log_error("%s; waiting for another connection", err);
+	}
+	if (refused)
+		snprintf(err, errcap, "%s (%u connection%s on %s in %d s, none authenticated)",
+			 last, refused, refused == 1 ? "" : "s", t->text, wait_s);
+	else
+		snprintf(err, errcap, "no destination dialed in to %s within %d s (is "
+				      "ferry.connect=THIS-HOST:%u on its kernel command line, and "
+				      "can it reach this host?)",
+			 t->text, wait_s, t->port);
+	return refused ? last_r : -ETIMEDOUT;
 }
 
 static int retryable(int r)
@@ -228,11 +518,23 @@ int agent_connect(const struct agent_target *t, struct agent_conn *ac,
 	unsigned tries = 0;
 	int r;
 
+	if (t->listen[0])
+		return listen_connect(t, ac, inv, err, errcap);
+
+	uint64_t busy_deadline = time_now_ms() + (uint64_t)t->busy_s * 1000u;
+
 	for (;;) {
 		tries++;
 		/* Short attempts while there is time left for more. */
 		r = try_connect(t, ac, inv,
 				time_now_ms() + HANDSHAKE_MS < deadline, err, errcap);
+		if (r == -EBUSY && time_now_ms() < busy_deadline) {
+			/* A session of ours that died may not have been noticed
+			 * yet: the destination lets it go when its socket closes. */
+			log_info("%s; retrying", err);
+			sleep(1);
+			continue;
+		}
 		if (r == 0 || !retryable(r) || time_now_ms() >= deadline)
 			break;
 		log_debug("attempt %u: %s; retrying", tries, err);

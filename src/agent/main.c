@@ -15,6 +15,7 @@ static const char usage_text[] =
 	"commands:\n"
 	"  migrate  copy this machine's disks (or image files) into a destination\n"
 	"  sync     one incremental pass: send only what changed since the last pass\n"
+	"  check    check this server (and a destination) before a migration\n"
 	"  status   show a destination's version, state and disks\n"
 	"  token    print a fresh pairing token (for ferry.token= on the destination)\n"
 	"  version  print the version\n"
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
 		return cmd_migrate(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "sync"))
 		return cmd_sync(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "check"))
+		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "token"))
 		return cmd_token(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -33,7 +34,10 @@ static const char migrate_usage[] =
 	"                     [--disk SRC[=DST]]... [--checksum] [--grow]\n"
 	"                     [--handoff reboot|kexec|poweroff|shell] [--json]\n"
 	"                     [--log-file F] [--log-level 1|2|3] [--wait SECONDS]\n"
-	"                     [--chunk KiB] [--flush-every MiB]\n"
+	"                     [--chunk KiB] [--flush-every MiB] [--bwlimit RATE]\n"
+	"                     [--compress LEVEL] [--sync-interval D] [--freeze]\n"
+	"                     [--state-dir DIR] [--restart] [--retries N]\n"
+	"       ferry sync    (the same options, one incremental pass, no hand-off)\n"
 	"\n"
 	"Copies source disks (block devices or image files) into a destination in\n"
 	"migration mode. Only used blocks are sent: ext2/3/4 by their block bitmaps,\n"
@@ -49,6 +53,17 @@ static const char migrate_usage[] =
 	"  --grow            grow the last partition and its ext4 filesystem to fill\n"
 	"                    a larger destination disk\n"
 	"  --handoff MODE    what the destination does after success (default reboot)\n"
+	"  --bwlimit RATE    cap the bandwidth: KB/s (as the seed tool's BandwidthLimit),\n"
+	"                    or 50M (MiB/s), 200Mbit\n"
+	"  --compress LEVEL  zstd level 1-19 (0 = off, the default); chunks that do not\n"
+	"                    shrink go raw, and it turns itself off when it costs more\n"
+	"                    time than it saves\n"
+	"  --sync-interval D keep the destination in step: a pass every D (90s, 30m, 1h,\n"
+	"                    7d) until SIGUSR1 (cut over) or SIGINT (stop, resume later)\n"
+	"  --freeze          cut over crash-consistently: the final pass runs with the\n"
+	"                    source's mounted filesystems frozen (--freeze-timeout 60)\n"
+	"  --state-dir DIR   where the resume state lives (/var/lib/ferry); --restart\n"
+	"                    ignores it; --retries N reconnects after a cut (8)\n"
 	"  --json            NDJSON events on stdout (plan, progress, flush, verify,\n"
 	"                    done, error, summary)\n"
 	"\n"
@@ -89,6 +104,16 @@ struct mig {
 	uint64_t start[PROTO_MAX_DISKS], cmp_end[PROTO_MAX_DISKS];
 	struct mstate st;	/* acked positions; saved at each FLUSHED */
 	char state_file[600];	/* "" = no state file */
+	/* --bwlimit: a token bucket on the bytes handed to TLS. */
+	double bw_rate, bw_tokens;	/* bytes/s (0 = off), bytes */
+	uint64_t bw_last_ns;
+	uint32_t bw_burst;		/* one chunk */
+	/* --compress: zstd level, and whether it currently pays. */
+	int zlevel;
+	uint64_t z_off_until;		/* raw bytes to send before trying again */
+	uint64_t z_in, z_out, z_ns;	/* this window */
+	uint64_t z_total_in, z_total_out;
+	uint64_t t_start_ms;
 };
 
 static volatile sig_atomic_t got_stop, got_cutover;
@@ -414,22 +439,118 @@ static int wait_flushed(struct mig *m)
 
 /* ---- sending ------------------------------------------------------------- */
 
+#define ZWINDOW (16ull << 20)		/* judge compression every 16 MiB */
+#define ZPAUSE (256ull << 20)		/* then leave it off this long */
+
+static uint8_t zout[PROTO_DATA_MAX + 65536];
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Waits until n bytes may leave; n never exceeds the burst (one chunk). */
+static void bw_take(struct mig *m, size_t n)
+{
+	uint64_t t = now_ns();
+
+	if (m->bw_rate <= 0)
+		return;
+	m->bw_tokens += (double)(t - m->bw_last_ns) * m->bw_rate / 1e9;
+	if (m->bw_tokens > m->bw_burst)
+		m->bw_tokens = m->bw_burst;
+	m->bw_last_ns = t;
+	if (m->bw_tokens < (double)n) {
+		double wait = ((double)n - m->bw_tokens) / m->bw_rate;
+		struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		t = now_ns();
+		m->bw_tokens += (double)(t - m->bw_last_ns) * m->bw_rate / 1e9;
+		m->bw_last_ns = t;
+	}
+	m->bw_tokens -= (double)n;
+}
+
+/* Writes p in pieces the bucket allows. */
+static int bw_write(struct mig *m, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		size_t k = m->bw_rate > 0 && n > m->bw_burst ? m->bw_burst : n;
+		int r;
+
+		bw_take(m, k);
+		if ((r = agent_write(m->ac, p, k)))
+			return r;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Compression pays when the time it costs is less than the time the
+ * bytes it saves would take on the wire at the rate we actually get. */
+static void z_judge(struct mig *m)
+{
+	double secs = (double)(time_now_ms() - m->t_start_ms) / 1000.0;
+	double rate = m->bw_rate > 0 ? m->bw_rate :
+		      secs > 0.01 && m->bytes_sent > (1u << 20) ? (double)m->bytes_sent / secs : 0;
+	double saved_s, cost_s = (double)m->z_ns / 1e9;
+
+	saved_s = rate > 0 ? (double)(m->z_in - m->z_out) / rate : 0;
+	/* Nothing saved, or saved less time than it cost: off for a while. */
+	if (m->z_out >= m->z_in - m->z_in / 100 || (rate > 0 && cost_s > saved_s)) {
+		log_info("compression off for the next %llu MiB: it took %.2f s to save %.2f s "
+			 "(%.0f%% smaller at %.1f MB/s)", ZPAUSE >> 20, cost_s, saved_s,
+			 100.0 * (1.0 - (double)m->z_out / (double)m->z_in),
+			 rate > 0 ? rate / 1e6 : 0.0);
+		m->z_off_until = ZPAUSE;
+	}
+	m->z_in = m->z_out = m->z_ns = 0;
+}
+
 static int send_data(struct mig *m, uint16_t disk, uint8_t enc, uint64_t off, uint32_t len,
 		     const uint8_t *p)
 {
-	struct proto_data d = { disk, enc, off, len, NULL };
+	struct proto_data d = { disk, enc, off, len, NULL, 0 };
 	struct wbuf w;
 	int r;
 
+	d.plen = enc == PROTO_ENC_RAW ? len : 0;
+	if (enc == PROTO_ENC_RAW && m->zlevel > 0) {
+		if (m->z_off_until > 0) {
+			m->z_off_until = m->z_off_until > len ? m->z_off_until - len : 0;
+		} else {
+			uint64_t t = now_ns();
+			size_t clen;
+
+			m->z_in += len;
+			m->z_total_in += len;
+			if (zc_compress(p, len, zout, sizeof(zout), m->zlevel, &clen) == 0 &&
+			    clen < len - len / 32) {
+				d.enc = PROTO_ENC_ZSTD;
+				d.plen = (uint32_t)clen;
+				p = zout;
+			}
+			m->z_out += d.plen;
+			m->z_total_out += d.plen;
+			m->z_ns += now_ns() - t;
+			if (m->z_in >= ZWINDOW)
+				z_judge(m);
+		}
+	}
 	wbuf_init(&w, hbuf, sizeof(hbuf));
 	if ((r = proto_enc_data_hdr(&w, &d)))
 		return fail(m, "DATA header: %s", strerror(-r));
-	if ((r = agent_write(m->ac, hbuf, w.len)) ||
-	    (enc == PROTO_ENC_RAW && (r = agent_write(m->ac, p, len)))) {
+	if ((r = bw_write(m, hbuf, w.len)) || (d.plen && (r = bw_write(m, p, d.plen)))) {
 		m->lost = 1;
 		return fail(m, "connection to the destination lost: %s", strerror(-r));
 	}
-	m->bytes_sent += w.len + (enc == PROTO_ENC_RAW ? len : 0);
+	m->bytes_sent += w.len + d.plen;
 	if (enc == PROTO_ENC_ZERO)
 		m->zero_bytes += len;
 	m->since_flush += len;
@@ -1114,6 +1235,34 @@ static int final_pass(struct mig *m, unsigned timeout)
 
 /* ---- the command --------------------------------------------------------------- */
 
+/* --bwlimit: a bare number is KB/s (the seed tool's BandwidthLimit);
+ * K, M, G are KiB/MiB/GiB per second; Kbit, Mbit, Gbit are bits. */
+static int parse_rate(const char *s, double *out)
+{
+	static const struct {
+		const char *sfx;
+		double mul;
+	} u[] = { { "Gbit", 1e9 / 8 }, { "Mbit", 1e6 / 8 }, { "Kbit", 1e3 / 8 },
+		  { "G", 1073741824.0 }, { "M", 1048576.0 }, { "K", 1024.0 }, { "", 1024.0 } };
+	char num[24];
+	size_t n = strlen(s), i;
+	uint64_t v;
+
+	for (i = 0; i < FERRY_ARRAY_LEN(u); i++) {
+		size_t k = strlen(u[i].sfx);
+
+		if (n <= k || n - k >= sizeof(num) || strcmp(s + n - k, u[i].sfx))
+			continue;
+		memcpy(num, s, n - k);
+		num[n - k] = 0;
+		if (parse_u64(num, 1ull << 40, &v) || v == 0)
+			return -EINVAL;
+		*out = (double)v * u[i].mul;
+		return *out >= 1024.0 ? 0 : -EINVAL; /* at least 1 KB/s */
+	}
+	return -EINVAL;
+}
+
 /* "90", "90s", "30m", "1h", "7d": seconds, at most 30 days. */
 static int parse_duration(const char *s, uint64_t *out)
 {
@@ -1156,7 +1305,7 @@ static void summary(struct mig *m, const char *result, uint64_t t0, uint64_t tot
 	double secs = (double)(time_now_ms() - t0) / 1000.0;
 
 	if (m->json) {
-		char r[64], s1[32], s2[32], s3[32], s4[32], s5[32], s6[32], s7[32];
+		char r[64], s1[32], s2[32], s3[32], s4[32], s5[32], s6[32], s7[32], s8[32], s9[32];
 
 		snprintf(r, sizeof(r), "\"%s\"", result);
 		snprintf(s1, sizeof(s1), "%llu", (unsigned long long)m->bytes_read);
@@ -1166,9 +1315,12 @@ static void summary(struct mig *m, const char *result, uint64_t t0, uint64_t tot
 		snprintf(s5, sizeof(s5), "%.3f", secs);
 		snprintf(s6, sizeof(s6), "%llu", (unsigned long long)total_size);
 		snprintf(s7, sizeof(s7), "%llu", (unsigned long long)m->resent);
+		snprintf(s8, sizeof(s8), "%llu", (unsigned long long)m->z_total_in);
+		snprintf(s9, sizeof(s9), "%llu", (unsigned long long)m->z_total_out);
 		progress_event(&m->pg, "summary", "result", r, "disk_bytes", s6, "bytes_read", s1,
 			       "bytes_sent", s2, "skipped_unused", s3, "skipped_zero", s4,
-			       "resent", s7, "seconds", s5, NULL);
+			       "resent", s7, "compressed_in", s8, "compressed_out", s9,
+			       "seconds", s5, NULL);
 		return;
 	}
 	fprintf(stderr,
@@ -1201,6 +1353,8 @@ static int run(int argc, char **argv, int sync_mode)
 		{ "sync-interval", required_argument, NULL, 'I' },
 		{ "freeze", no_argument, NULL, 'z' },
 		{ "freeze-timeout", required_argument, NULL, 'Z' },
+		{ "bwlimit", required_argument, NULL, 'B' },
+		{ "compress", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1289,6 +1443,21 @@ static int run(int argc, char **argv, int sync_mode)
 			}
 			snprintf(state_dir, sizeof(state_dir), "%s", optarg);
 			break;
+		case 'B':
+			if (parse_rate(optarg, &m.bw_rate)) {
+				fprintf(stderr, "ferry: --bwlimit %s: want KB/s (e.g. 51200), or 50M, "
+						"200Mbit, 1G\n", optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			break;
+		case 'x':
+			if (parse_u64(optarg, 19, &v)) {
+				fprintf(stderr, "ferry: --compress %s: want a zstd level 0 (off) to 19\n",
+					optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			m.zlevel = (int)v;
+			break;
 		case 'R': restart = 1; break;
 		case 'z': freeze = 1; break;
 		case 'r':
@@ -1330,6 +1499,11 @@ static int run(int argc, char **argv, int sync_mode)
 		return AGENT_EXIT_USAGE;
 	}
 	t0 = time_now_ms();
+	t.busy_s = 30;
+	m.t_start_ms = t0;
+	m.bw_burst = (uint32_t)chunk;
+	m.bw_tokens = (double)chunk;
+	m.bw_last_ns = now_ns();
 	m.s = srcs;
 	m.ac = &conn;
 	progress_init(&m.pg, m.json, 0);

@@ -14,19 +14,28 @@
 #include "common/common.h"
 
 static const char status_usage[] =
-	"usage: ferry status --to HOST[:PORT] [--token T | --token-file F]\n"
+	"usage: ferry status --to HOST[:PORT] [--proxy URL] [--token T | --token-file F]\n"
 	"                    [--json] [--wait SECONDS] [--watch SECONDS]\n"
+	"       ferry status --listen [ADDR]:PORT [--token T | --token-file F] ...\n"
 	"\n"
 	"Connects to a destination in migration mode and prints its version,\n"
 	"state and disks. --wait retries while the destination boots; --watch\n"
-	"keeps the session open and reprints the status every second.\n";
+	"keeps the session open and reprints the status every second.\n"
+	"\n"
+	"  --proxy URL       through an HTTP proxy with CONNECT:\n"
+	"                    http://[USER:PASS@]HOST:PORT (default: https_proxy,\n"
+	"                    unless no_proxy names the destination; \"\" = direct)\n"
+	"  --listen ADDR     reverse mode: wait for a destination booted with\n"
+	"                    ferry.connect=THIS-HOST:PORT to dial in (--wait is\n"
+	"                    how long, default 600 s); TLS and the token work as\n"
+	"                    with --to\n";
 
-static void print_text(const struct agent_target *t, const struct proto_inventory *inv)
+static void print_text(const char *to, const struct proto_inventory *inv)
 {
 	char sz[32], mem[32];
 	uint32_t i;
 
-	printf("destination  %s  (%s, protocol %u, host %s)\n", t->text, inv->server,
+	printf("destination  %s  (%s, protocol %u, host %s)\n", to, inv->server,
 	       inv->version, inv->host[0] ? inv->host : "-");
 	printf("state        %s\n", inv->state);
 	printf("memory       %s\n", fmt_bytes(inv->mem_total, mem, sizeof(mem)));
@@ -44,14 +53,14 @@ static void print_text(const struct agent_target *t, const struct proto_inventor
 	fflush(stdout);
 }
 
-static void print_json(const struct agent_target *t, const struct proto_inventory *inv)
+static void print_json(const char *to, const struct proto_inventory *inv)
 {
 	char a[160], b[160], c[160], d2[160];
 	uint32_t i;
 
 	printf("{\"event\":\"status\",\"to\":%s,\"version\":%s,\"protocol\":%u,\"state\":%s,"
 	       "\"host\":%s,\"memory\":%llu,\"disks\":[",
-	       agent_json_str(t->text, a, sizeof(a)), agent_json_str(inv->server, b, sizeof(b)),
+	       agent_json_str(to, a, sizeof(a)), agent_json_str(inv->server, b, sizeof(b)),
 	       inv->version, agent_json_str(inv->state, c, sizeof(c)),
 	       agent_json_str(inv->host, d2, sizeof(d2)), (unsigned long long)inv->mem_total);
 	for (i = 0; i < inv->ndisks; i++) {
@@ -88,13 +97,15 @@ int cmd_status(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "watch", required_argument, NULL, 'W' },
+		{ "proxy", required_argument, NULL, 'P' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct agent_conn ac;
 	struct agent_target t;
 	struct proto_inventory inv;
-	const char *to = NULL, *tok = NULL, *tokfile = NULL;
+	const char *to = NULL, *tok = NULL, *tokfile = NULL, *proxy = NULL, *listen = NULL;
 	char err[AGENT_ERR_MAX];
 	uint64_t v, watch = 0;
 	int c, json = 0, r;
@@ -106,6 +117,8 @@ int cmd_status(int argc, char **argv)
 		case 'o': to = optarg; break;
 		case 't': tok = optarg; break;
 		case 'T': tokfile = optarg; break;
+		case 'P': proxy = optarg; break;
+		case 'l': listen = optarg; break;
 		case 'j': json = 1; break;
 		case 'w':
 		case 'W':
@@ -131,7 +144,7 @@ int cmd_status(int argc, char **argv)
 		fprintf(stderr, "ferry: status: unexpected argument '%s'\n", argv[optind]);
 		return AGENT_EXIT_USAGE;
 	}
-	if (agent_parse_to(to, &t, err, sizeof(err)) ||
+	if (agent_parse_target(to, listen, proxy, &t, err, sizeof(err)) ||
 	    agent_load_token(tok, tokfile, &t.token, err, sizeof(err))) {
 		fprintf(stderr, "ferry: %s\n", err);
 		return AGENT_EXIT_USAGE;
@@ -142,7 +155,7 @@ int cmd_status(int argc, char **argv)
 		print_error(json, err);
 		return AGENT_EXIT_FAIL;
 	}
-	json ? print_json(&t, &inv) : print_text(&t, &inv);
+	json ? print_json(ac.peer, &inv) : print_text(ac.peer, &inv);
 	while (watch-- > 0) {
 		sleep(1);
 		if ((r = agent_status(&ac, &inv, err, sizeof(err)))) {
@@ -150,7 +163,7 @@ int cmd_status(int argc, char **argv)
 			tls_close(ac.tls, 1000);
 			return AGENT_EXIT_FAIL;
 		}
-		json ? print_json(&t, &inv) : print_text(&t, &inv);
+		json ? print_json(ac.peer, &inv) : print_text(ac.peer, &inv);
 	}
 	agent_bye(&ac);
 	return AGENT_EXIT_OK;

@@ -71,6 +71,21 @@ const char *boot_level_name(enum boot_level l);
 /* One "LEVEL text" line per report line, then "boot-readiness: VERDICT". */
 int boot_report_write(const struct boot_report *r, int fd);
 
+/*
+ * Which kernel modules in want (at most 32; "virtio_blk" matches
+ * virtio_blk.ko, .ko.xz, .ko.zst, .ko.gz) the initramfs file at path
+ * carries: bit i of *found for want[i]. For `ferry check` on a source
+ * server, which has no BusyBox: raw cpio (a microcode archive first, as
+ * Debian and Ubuntu build them) is read in place, zstd with libzstd,
+ * gzip, xz, lzma, bzip2, lzop and lz4 by this system's own tools from
+ * PATH (TOOL -dc). 0 when the scan was complete (or found everything);
+ * otherwise -EOPNOTSUPP (a format without a tool: "there is no gzip tool
+ * in PATH"), -EIO (truncated), -errno, and err says why. Bits set in
+ * *found are true even then. fmt gets the formats seen ("cpio+zstd").
+ */
+int boot_initrd_modules(const char *path, const char *const *want, size_t nwant,
+			unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap);
+
 /* ---- the default boot entry ---------------------------------------- */
 
 struct boot_file {

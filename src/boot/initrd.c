@@ -6,7 +6,9 @@
  * data, so memory stays bounded whatever the size. gzip, xz, lzma,
  * bzip2 and lzop are decompressed by BusyBox through a pipe (the live
  * environment ships it; no zlib in ferry-init), zstd by libzstd
- * (zstd.c). Anything else is reported as not checked, never guessed.
+ * (zstd.c). On a source server (`ferry check`) there is no BusyBox: the
+ * system's own gzip, xz, bzip2, lzop and lz4 from PATH do the same job.
+ * Anything else is reported as not checked, never guessed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -269,22 +271,53 @@ struct fmt {
 	size_t mlen;
 	const char *applet, *arg; /* BusyBox; NULL applet: libzstd or none */
 	int zstd;
+	const char *tool;	  /* the host's decompressor (run as TOOL -dc) */
 };
 
+/* xz -dc reads .lzma too (its --format=auto); lz4 -dc the kernel's
+ * legacy frames. BusyBox in the live environment has no lz4 applet. */
 static const struct fmt fmts[] = {
-    {"gzip", (const uint8_t *)"\x1f\x8b", 2, "zcat", NULL, 0},
-    {"gzip", (const uint8_t *)"\x1f\x9e", 2, "zcat", NULL, 0},
-    {"zstd", (const uint8_t *)"\x28\xb5\x2f\xfd", 4, NULL, NULL, 1},
+    {"gzip", (const uint8_t *)"\x1f\x8b", 2, "zcat", NULL, 0, "gzip"},
+    {"gzip", (const uint8_t *)"\x1f\x9e", 2, "zcat", NULL, 0, "gzip"},
+    {"zstd", (const uint8_t *)"\x28\xb5\x2f\xfd", 4, NULL, NULL, 1, NULL},
     {"xz",
      (const uint8_t *)"\xfd"
 		      "7zXZ\x00",
-     6, "xzcat", NULL, 0},
-    {"lzma", (const uint8_t *)"\x5d\x00\x00", 3, "lzcat", NULL, 0},
-    {"bzip2", (const uint8_t *)"BZh", 3, "bzcat", NULL, 0},
-    {"lzo", (const uint8_t *)"\x89LZO", 4, "lzop", "-dc", 0},
-    {"lz4", (const uint8_t *)"\x02\x21\x4c\x18", 4, NULL, NULL, 0},
-    {"odc cpio", (const uint8_t *)"070707", 6, NULL, NULL, 0},
+     6, "xzcat", NULL, 0, "xz"},
+    {"lzma", (const uint8_t *)"\x5d\x00\x00", 3, "lzcat", NULL, 0, "xz"},
+    {"bzip2", (const uint8_t *)"BZh", 3, "bzcat", NULL, 0, "bzip2"},
+    {"lzo", (const uint8_t *)"\x89LZO", 4, "lzop", "-dc", 0, "lzop"},
+    {"lz4", (const uint8_t *)"\x02\x21\x4c\x18", 4, NULL, NULL, 0, "lz4"},
+    {"lz4", (const uint8_t *)"\x04\x22\x4d\x18", 4, NULL, NULL, 0, "lz4"},
+    {"odc cpio", (const uint8_t *)"070707", 6, NULL, NULL, 0, NULL},
 };
+
+#define TOOL_PATH_MAX 512
+#define DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* The first executable name in $PATH; 0 or -ENOENT. */
+static int find_tool(const char *name, char *out, size_t cap)
+{
+	const char *p = getenv("PATH"), *e;
+
+	if (!p || !*p)
+		p = DEFAULT_PATH;
+	for (; *p; p = *e ? e + 1 : e) {
+		size_t len;
+
+		e = strchr(p, ':');
+		if (!e)
+			e = p + strlen(p);
+		len = (size_t)(e - p);
+		if (len == 0 || len + strlen(name) + 2 > cap)
+			continue;
+		memcpy(out, p, len);
+		snprintf(out + len, cap - len, "/%s", name);
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
 
 static int scan_sink(void *arg, const void *p, size_t n)
 {
@@ -296,42 +329,63 @@ static int scan_sink(void *arg, const void *p, size_t n)
 	return s->state == CP_END ? 1 : 0;
 }
 
-/* Runs BusyBox's applet on fd from off, feeding its output to the scanner. */
-static int busybox_scan(const struct fmt *f, int fd, uint64_t off, struct cpio *s, char *err,
-			size_t errcap)
+/* Runs a decompressor on fd from off, feeding its output to the scanner:
+ * BusyBox's applet, or with host set the system's own tool from PATH. */
+static int pipe_scan(const struct fmt *f, int host, int fd, uint64_t off, struct cpio *s,
+		     char *err, size_t errcap)
 {
 	posix_spawn_file_actions_t fa;
-	char *argv[4];
+	char *argv[4], prog[TOOL_PATH_MAX];
+	const char *what;
 	int pfd[2] = {-1, -1}, st = 0, r, stopped = 0, killed = 0, waited;
 	uint64_t total = 0;
 	uint8_t *buf = NULL;
 	pid_t pid = -1;
 	ssize_t got;
 
-	if (access(BOOT_BUSYBOX, X_OK))
-		return boot_err(err, errcap, -EOPNOTSUPP,
-				"initramfs is %s-compressed and %s is not there to read it",
-				f->name, BOOT_BUSYBOX);
+	if (host) {
+		if (!f->tool)
+			return boot_err(err, errcap, -EOPNOTSUPP,
+					"initramfs is %s, which ferry cannot read", f->name);
+		if (find_tool(f->tool, prog, sizeof(prog)))
+			return boot_err(err, errcap, -EOPNOTSUPP,
+					"initramfs is %s-compressed and there is no %s tool in "
+					"PATH to read it", f->name, f->tool);
+		argv[0] = (char *)f->tool;
+		argv[1] = (char *)"-dc";
+		argv[2] = NULL;
+		what = f->tool;
+	} else {
+		if (!f->applet)
+			return boot_err(err, errcap, -EOPNOTSUPP,
+					"initramfs is %s, which ferry cannot read", f->name);
+		if (access(BOOT_BUSYBOX, X_OK))
+			return boot_err(err, errcap, -EOPNOTSUPP,
+					"initramfs is %s-compressed and %s is not there to read it",
+					f->name, BOOT_BUSYBOX);
+		snprintf(prog, sizeof(prog), "%s", BOOT_BUSYBOX);
+		argv[0] = (char *)"busybox";
+		argv[1] = (char *)f->applet;
+		argv[2] = (char *)f->arg;
+		argv[3] = NULL;
+		what = f->applet;
+	}
 	buf = malloc(PIPE_BUF_LEN);
 	if (!buf || pipe2(pfd, O_CLOEXEC)) {
 		r = buf ? -errno : -ENOMEM;
 		free(buf);
-		return boot_err(err, errcap, r, "cannot start %s: %s", BOOT_BUSYBOX, strerror(-r));
+		return boot_err(err, errcap, r, "cannot start %s: %s", prog, strerror(-r));
 	}
 	/* The child reads fd from its offset; pread elsewhere is unaffected. */
 	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
 		r = -errno;
 		goto out;
 	}
-	argv[0] = (char *)"busybox";
-	argv[1] = (char *)f->applet;
-	argv[2] = (char *)f->arg;
-	argv[3] = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd, 0);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = -posix_spawn(&pid, BOOT_BUSYBOX, &fa, NULL, argv, environ);
+	r = -posix_spawn(&pid, prog, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
 	pfd[1] = -1;
@@ -379,9 +433,9 @@ out:
 			st = 0;
 		if (!r && !killed && (!WIFEXITED(st) || WEXITSTATUS(st)) && !cpio_clean(s))
 			return boot_err(err, errcap, -EIO,
-					"busybox %s failed (status %d) after %llu bytes: "
+					"%s%s failed (status %d) after %llu bytes: "
 					"the initramfs was not read to its end",
-					f->applet,
+					host ? "" : "busybox ", what,
 					WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
 					(unsigned long long)total);
 	}
@@ -392,12 +446,13 @@ out:
 		return boot_err(err, errcap, r, "initramfs (%s): bad cpio data%s%s", f->name,
 				s->errtext[0] ? ": " : "", s->errtext);
 	if (r)
-		return boot_err(err, errcap, r, "busybox %s: %s", f->applet, strerror(-r));
+		return boot_err(err, errcap, r, "%s%s: %s", host ? "" : "busybox ", what,
+				strerror(-r));
 	return 0;
 }
 
-int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwant, unsigned *found,
-		     char *fmt, size_t fmtcap, char *err, size_t errcap)
+static int initrd_scan(int fd, uint64_t size, int host, const char *const *want, size_t nwant,
+		       unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap)
 {
 	struct cpio *s = NULL;
 	uint8_t *buf = NULL, magic[8];
@@ -476,14 +531,10 @@ int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwan
 		snprintf(fmts_seen + strlen(fmts_seen), sizeof(fmts_seen) - strlen(fmts_seen),
 			 "%s%s", fmts_seen[0] ? "+" : "", f->name);
 		cpio_init(s, want, nwant, *found);
-		if (f->zstd) {
+		if (f->zstd)
 			r = boot_unzstd(fd, off, size - off, OUT_CAP, scan_sink, s, err, errcap);
-		} else if (f->applet) {
-			r = busybox_scan(f, fd, off, s, err, errcap);
-		} else {
-			r = boot_err(err, errcap, -EOPNOTSUPP,
-				     "initramfs is %s, which ferry cannot read", f->name);
-		}
+		else
+			r = pipe_scan(f, host, fd, off, s, err, errcap);
 		*found = s->found;
 		if (r == 0 && !all_found(s) && !cpio_clean(s))
 			r = boot_err(err, errcap, -EIO,
@@ -495,5 +546,37 @@ out:
 		snprintf(fmt, fmtcap, "%s", fmts_seen[0] ? fmts_seen : "empty");
 	free(s);
 	free(buf);
+	return r;
+}
+
+int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwant, unsigned *found,
+		     char *fmt, size_t fmtcap, char *err, size_t errcap)
+{
+	return initrd_scan(fd, size, 0, want, nwant, found, fmt, fmtcap, err, errcap);
+}
+
+int boot_initrd_modules(const char *path, const char *const *want, size_t nwant,
+			unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap)
+{
+	struct stat st;
+	int fd, r;
+
+	*found = 0;
+	if (fmt && fmtcap)
+		fmt[0] = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return boot_err(err, errcap, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = boot_err(err, errcap, -EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_size == 0) {
+		r = boot_err(err, errcap, -EIO, "%s: empty file", path);
+		goto out;
+	}
+	r = initrd_scan(fd, (uint64_t)st.st_size, 1, want, nwant, found, fmt, fmtcap, err, errcap);
+out:
+	close(fd);
 	return r;
 }

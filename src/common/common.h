@@ -11,6 +11,14 @@
 
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.1.0-dev"
+/* ---- compression (zstd) ---------------------------------------------- */
+
+size_t zc_bound(size_t n);
+/* -ENOSPC when the result would not fit cap. */
+int zc_compress(const void *src, size_t n, void *dst, size_t cap, int level, size_t *out);
+/* Exactly want bytes or -EBADMSG. */
+int zc_decompress(const void *src, size_t n, void *dst, size_t want);
+
 /* ---- hashing -------------------------------------------------------- */
 
 #define HASH_LEN 16
@@ -114,6 +122,14 @@ int file_read_small(const char *path, char *buf, size_t cap);
 int fd_write_all(int fd, const void *buf, size_t len);
 /* Parses a decimal u64 with an upper bound; 0 or -EINVAL/-ERANGE. */
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* ---- compression (zstd) ---------------------------------------------- */
+
+size_t zc_bound(size_t n);
+/* -ENOSPC when the result would not fit cap. */
+int zc_compress(const void *src, size_t n, void *dst, size_t cap, int level, size_t *out);
+/* Exactly want bytes or -EBADMSG. */
+int zc_decompress(const void *src, size_t n, void *dst, size_t want);
 
 /* ---- hashing -------------------------------------------------------- */
 

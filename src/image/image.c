@@ -184,8 +184,8 @@ int img_unit_setup(struct img *im, uint32_t ulen, uint64_t clen, char *err, size
 
 /* ---- table caches -------------------------------------------------------- */
 
-int img_cache_init(struct img *im, struct img_cache *c, uint32_t slot, const char *what,
-		   char *err, size_t errcap)
+int img_cache_init(struct img *im, struct img_cache *c, uint32_t slot, const char *what, char *err,
+		   size_t errcap)
 {
 	memset(c, 0, sizeof(*c));
 	c->slot = slot;
@@ -258,10 +258,9 @@ int img_le32(struct cur *c, uint32_t *v)
 {
 	const uint8_t *p;
 
-	*v = cur_ref(c, &p, 4)
-		 ? 0
-		 : (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			   (uint32_t)p[3] << 24;
+	*v = cur_ref(c, &p, 4) ? 0
+			       : (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+				     (uint32_t)p[3] << 24;
 	return c->err;
 }
 
@@ -320,8 +319,8 @@ static const char *canon_format(const char *f)
  * or NULL for a known format we do not read; label and shown describe
  * the match for messages.
  */
-static int detect(struct img *im, const char **name, const char **label, char *shown,
-		  size_t shcap, char *err, size_t errcap)
+static int detect(struct img *im, const char **name, const char **label, char *shown, size_t shcap,
+		  char *err, size_t errcap)
 {
 	uint8_t head[DETECT_LEN], tail[8];
 	size_t n = im->file_size < DETECT_LEN ? (size_t)im->file_size : DETECT_LEN, i;
@@ -371,8 +370,7 @@ static int map_at(struct img *im, uint64_t off, struct img_ext *e, char *err, si
 	if (e->len > im->vsize - off)
 		e->len = im->vsize - off;
 	switch (e->kind) {
-	case IMG_EXT_ZERO:
-		break;
+	case IMG_EXT_ZERO: break;
 	case IMG_EXT_DATA:
 		if (img_add(e->foff, e->len, &end) || end > im->data_end)
 			return img_bad(im, err, errcap, -EINVAL,
@@ -391,8 +389,7 @@ static int map_at(struct img *im, uint64_t off, struct img_ext *e, char *err, si
 		if (e->len > e->ulen - (off - e->uoff))
 			e->len = e->ulen - (off - e->uoff);
 		break;
-	default:
-		return img_bad(im, err, errcap, -EIO, "bad extent kind");
+	default: return img_bad(im, err, errcap, -EIO, "bad extent kind");
 	}
 	return 0;
 }
@@ -535,9 +532,7 @@ int img_read(struct img *im, void *buf, size_t len, uint64_t off, char *err, siz
 			return r;
 		n = e.len < len ? (size_t)e.len : len;
 		switch (e.kind) {
-		case IMG_EXT_ZERO:
-			memset(b, 0, n);
-			break;
+		case IMG_EXT_ZERO: memset(b, 0, n); break;
 		case IMG_EXT_DATA:
 			if ((r = img_pread(im, b, n, e.foff, err, errcap)))
 				return r;

@@ -123,8 +123,8 @@ int img_unit_setup(struct img *im, uint32_t ulen, uint64_t clen, char *err, size
 
 /* ---- table caches -------------------------------------------------------- */
 
-int img_cache_init(struct img *im, struct img_cache *c, uint32_t slot, const char *what,
-		   char *err, size_t errcap);
+int img_cache_init(struct img *im, struct img_cache *c, uint32_t slot, const char *what, char *err,
+		   size_t errcap);
 void img_cache_free(struct img *im, struct img_cache *c);
 /*
  * Points *cu at entry idx (esize bytes each) of the table of n entries at

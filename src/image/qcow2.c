@@ -30,10 +30,10 @@
 #define EXT_DATA_FILE 0x44415441u
 #define EXT_CRYPTO    0x0537be77u
 
-#define L1E_OFFSET   0x00fffffffffffe00ull
-#define L1E_RESERVED 0x7f000000000001ffull
-#define L2E_OFFSET   0x00fffffffffffe00ull
-#define L2E_RESERVED 0x3f000000000001feull
+#define L1E_OFFSET	 0x00fffffffffffe00ull
+#define L1E_RESERVED	 0x7f000000000001ffull
+#define L2E_OFFSET	 0x00fffffffffffe00ull
+#define L2E_RESERVED	 0x3f000000000001feull
 #define OFLAG_COMPRESSED (1ull << 62)
 #define OFLAG_ZERO	 1ull
 /* QEMU's own limit on the active L1 table (QCOW_MAX_L1_SIZE). */
@@ -141,8 +141,8 @@ static int check_header(struct img *im, struct qcow2 *q, const struct qhdr *h, c
 		return img_bad(im, err, errcap, -ENOTSUP,
 			       "version %u is not supported (only 2 and 3)", h->version);
 	if (h->cbits < 9 || h->cbits > 21)
-		return img_bad(im, err, errcap, -EINVAL,
-			       "cluster_bits %u is outside 9..21", h->cbits);
+		return img_bad(im, err, errcap, -EINVAL, "cluster_bits %u is outside 9..21",
+			       h->cbits);
 	q->cbits = h->cbits;
 	q->cs = 1ull << h->cbits;
 	if (h->version >= 3 && (h->hdr_len < V3_HDR_LEN || h->hdr_len > q->cs))
@@ -167,10 +167,11 @@ static int check_header(struct img *im, struct qcow2 *q, const struct qhdr *h, c
 			       "the image is encrypted (crypt_method %u%s): encrypted images are "
 			       "not supported",
 			       h->crypt,
-			       h->crypt == 1 ? ", AES" : h->crypt == 2 ? ", LUKS" : "");
+			       h->crypt == 1   ? ", AES"
+			       : h->crypt == 2 ? ", LUKS"
+					       : "");
 	if (h->incompat & ~INCOMPAT_KNOWN)
-		return img_bad(im, err, errcap, -ENOTSUP,
-			       "unknown incompatible features 0x%llx",
+		return img_bad(im, err, errcap, -ENOTSUP, "unknown incompatible features 0x%llx",
 			       (unsigned long long)(h->incompat & ~INCOMPAT_KNOWN));
 	if (h->incompat & INCOMPAT_CORRUPT)
 		return img_bad(im, err, errcap, -EINVAL,
@@ -202,8 +203,7 @@ static int check_header(struct img *im, struct qcow2 *q, const struct qhdr *h, c
 	return 0;
 }
 
-static int check_l1(struct img *im, struct qcow2 *q, const struct qhdr *h, char *err,
-		    size_t errcap)
+static int check_l1(struct img *im, struct qcow2 *q, const struct qhdr *h, char *err, size_t errcap)
 {
 	uint64_t span = q->cs * q->l2_entries, bytes, end;
 
@@ -255,8 +255,9 @@ static int qcow2_open(struct img *im, char *err, size_t errcap)
 	cur_init(&c, first, im->file_size < sizeof(first) ? (size_t)im->file_size : sizeof(first));
 	parse_header(&c, &h);
 	if (c.err || h.magic != QCOW2_MAGIC)
-		return img_bad(im, err, errcap, -EINVAL, "the file (%llu bytes) is too short for "
-							 "a qcow2 header",
+		return img_bad(im, err, errcap, -EINVAL,
+			       "the file (%llu bytes) is too short for "
+			       "a qcow2 header",
 			       (unsigned long long)im->file_size);
 	if (h.version < 2 || h.version > 3 || h.cbits < 9 || h.cbits > 21)
 		return check_header(im, q, &h, first, 0, err, errcap);
@@ -314,8 +315,9 @@ static int check_place(struct img *im, struct qcow2 *q, uint64_t off, uint64_t l
 }
 
 /* What unit sub of cluster ci reads from: zeros, data at *host, or packed. */
-static int classify(struct img *im, struct qcow2 *q, uint64_t ci, uint64_t l2e, uint64_t bmp,
-		    unsigned sub, enum img_kind *kind, uint64_t *host, char *err, size_t errcap)
+static int classify(struct img *im, struct qcow2 *q, uint64_t l2off, uint64_t ci, uint64_t l2e,
+		    uint64_t bmp, unsigned sub, enum img_kind *kind, uint64_t *host, char *err,
+		    size_t errcap)
 {
 	uint64_t hoff = l2e & L2E_OFFSET;
 	unsigned a, z;
@@ -329,6 +331,10 @@ static int classify(struct img *im, struct qcow2 *q, uint64_t ci, uint64_t l2e, 
 				       (unsigned long long)ci);
 		*kind = IMG_EXT_PACKED;
 		*host = l2e & q->coff_mask;
+		if (img_overlap(*host, 1, l2off, q->cs))
+			return img_bad(im, err, errcap, -EINVAL,
+				       "the compressed cluster %llu lies inside its own L2 table",
+				       (unsigned long long)ci);
 		return 0;
 	}
 	if (l2e & L2E_RESERVED)
@@ -343,6 +349,10 @@ static int classify(struct img *im, struct qcow2 *q, uint64_t ci, uint64_t l2e, 
 				       (unsigned long long)ci, (unsigned long long)hoff);
 		if ((r = check_place(im, q, hoff, q->cs, "the L2 entry", ci, err, errcap)))
 			return r;
+		if (hoff == l2off)
+			return img_bad(im, err, errcap, -EINVAL,
+				       "the L2 entry for cluster %llu points at its own L2 table",
+				       (unsigned long long)ci);
 	}
 	if (!q->ext) {
 		if (l2e & OFLAG_ZERO) {
@@ -432,9 +442,10 @@ static int qcow2_map(struct img *im, uint64_t off, struct img_ext *e, char *err,
 	}
 	if (l2off % q->cs || l2off + q->cs > im->file_size)
 		return img_bad(im, err, errcap, -EINVAL,
-			       "L1 entry %llu points at an L2 table at offset %llu, %s", (unsigned long long)l1i,
-			       (unsigned long long)l2off,
-			       l2off % q->cs ? "not a cluster boundary" : "past the end of the file");
+			       "L1 entry %llu points at an L2 table at offset %llu, %s",
+			       (unsigned long long)l1i, (unsigned long long)l2off,
+			       l2off % q->cs ? "not a cluster boundary"
+					     : "past the end of the file");
 	if ((r = check_place(im, q, l2off, q->cs, "the L2 table", ci, err, errcap)))
 		return r;
 	if ((r = img_table(im, &q->l2c, l2off, q->l2_entries, q->esz, ci & (q->l2_entries - 1), &c,
@@ -444,7 +455,7 @@ static int qcow2_map(struct img *im, uint64_t off, struct img_ext *e, char *err,
 	if (q->ext)
 		cur_u64(&c, &bmp);
 	sub = q->ext ? (unsigned)((off >> q->sc_bits) & (SUBCLUSTERS - 1)) : 0;
-	if ((r = classify(im, q, ci, l2e, bmp, sub, &kind0, &host0, err, errcap)))
+	if ((r = classify(im, q, l2off, ci, l2e, bmp, sub, &kind0, &host0, err, errcap)))
 		return r;
 	if (kind0 == IMG_EXT_PACKED)
 		return packed_ext(im, q, off, ci, l2e, e, err, errcap);
@@ -460,7 +471,7 @@ static int qcow2_map(struct img *im, uint64_t off, struct img_ext *e, char *err,
 				cur_u64(&c, &bmp);
 		}
 		sub = (unsigned)(u % (q->cs / unit));
-		if ((r = classify(im, q, ci, l2e, bmp, sub, &kind, &host, err, errcap)))
+		if ((r = classify(im, q, l2off, ci, l2e, bmp, sub, &kind, &host, err, errcap)))
 			return r;
 		if (kind != kind0 || (kind == IMG_EXT_DATA && host != host0 + (u - u0) * unit))
 			break;
@@ -479,8 +490,7 @@ static int qcow2_unpack(struct img *im, const struct img_ext *e, uint8_t *out, c
 
 	if ((r = img_pread(im, im->cbuf, (size_t)e->clen, e->foff, err, errcap)))
 		return r;
-	if ((r = img_z_inflate(im, 0, im->cbuf, (size_t)e->clen, out, e->ulen, &got, err,
-			       errcap)))
+	if ((r = img_z_inflate(im, 0, im->cbuf, (size_t)e->clen, out, e->ulen, &got, err, errcap)))
 		return r;
 	if (got != e->ulen)
 		return img_zbad(im, err, errcap, -EIO,

@@ -203,9 +203,7 @@ static int vhd_open(struct img *im, char *err, size_t errcap)
 		snprintf(im->info.subformat, sizeof(im->info.subformat), "dynamic");
 		img_note(im->info.features, sizeof(im->info.features), "sector bitmaps");
 		return open_dynamic(im, v, &f, err, errcap);
-	default:
-		return img_bad(im, err, errcap, -ENOTSUP, "disk type %u is not supported",
-			       f.type);
+	default: return img_bad(im, err, errcap, -ENOTSUP, "disk type %u is not supported", f.type);
 	}
 }
 

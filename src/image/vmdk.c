@@ -210,8 +210,8 @@ static void parse_desc(const char *t, size_t len, struct desc *d)
 	}
 }
 
-static int check_desc(struct img *im, const char *text, size_t len, uint64_t capacity,
-		      int embedded, char *err, size_t errcap)
+static int check_desc(struct img *im, const char *text, size_t len, uint64_t capacity, int embedded,
+		      char *err, size_t errcap)
 {
 	struct desc d;
 
@@ -260,8 +260,7 @@ static int open_text(struct img *im, char *err, size_t errcap)
 	return r;
 }
 
-static int check_hdr(struct img *im, struct vmdk *v, const struct vhdr *h, char *err,
-		     size_t errcap)
+static int check_hdr(struct img *im, struct vmdk *v, const struct vhdr *h, char *err, size_t errcap)
 {
 	uint64_t vs, span, end;
 	int r;
@@ -323,8 +322,8 @@ static int vmdk_open(struct img *im, char *err, size_t errcap)
 		return r;
 	im->priv = v;
 	memset(sec, 0, sizeof(sec));
-	if ((r = img_pread(im, sec, im->file_size < SECTOR ? (size_t)im->file_size : SECTOR, 0,
-			   err, errcap)))
+	if ((r = img_pread(im, sec, im->file_size < SECTOR ? (size_t)im->file_size : SECTOR, 0, err,
+			   errcap)))
 		return r;
 	if (!memcmp(sec, "# Disk DescriptorFile", 21))
 		return open_text(im, err, errcap);
@@ -373,7 +372,7 @@ out:
 }
 
 /* [off, off+len) must not overlap the header, descriptor or directory. */
-static int check_place(struct img *im, struct vmdk *v, uint64_t off, uint64_t len,
+static int check_place(struct img *im, struct vmdk *v, uint64_t off, uint64_t len, uint64_t gt_off,
 		       const char *what, uint64_t idx, char *err, size_t errcap)
 {
 	if (off >= im->file_size)
@@ -390,6 +389,10 @@ static int check_place(struct img *im, struct vmdk *v, uint64_t off, uint64_t le
 			       "%s %llu at offset %llu overlaps the header, descriptor or grain "
 			       "directory",
 			       what, (unsigned long long)idx, (unsigned long long)off);
+	if (gt_off && img_overlap(off, len, gt_off, (uint64_t)v->gtes * 4))
+		return img_bad(im, err, errcap, -EINVAL,
+			       "%s %llu at offset %llu overlaps its own grain table", what,
+			       (unsigned long long)idx, (unsigned long long)off);
 	return 0;
 }
 
@@ -427,7 +430,7 @@ static int vmdk_map(struct img *im, uint64_t off, struct img_ext *e, char *err, 
 			       "grain directory entry %llu points at a grain table past the end "
 			       "of the file",
 			       (unsigned long long)gdi);
-	if ((r = check_place(im, v, gt_off, (uint64_t)v->gtes * 4, "grain table", gdi, err,
+	if ((r = check_place(im, v, gt_off, (uint64_t)v->gtes * 4, 0, "grain table", gdi, err,
 			     errcap)))
 		return r;
 	if ((r = img_table(im, &v->gtc, gt_off, v->gtes, 4, gti, &c, err, errcap)))
@@ -438,13 +441,14 @@ static int vmdk_map(struct img *im, uint64_t off, struct img_ext *e, char *err, 
 		im->n_zero++;
 	if (!zero0) {
 		foff0 = (uint64_t)gte * SECTOR;
-		if ((r = check_place(im, v, foff0, v->compressed ? GRAIN_HDR : v->grain, "grain", g,
-				     err, errcap)))
+		if ((r = check_place(im, v, foff0, v->compressed ? GRAIN_HDR : v->grain, gt_off,
+				     "grain", g, err, errcap)))
 			return r;
 		if (v->compressed) {
 			e->kind = IMG_EXT_PACKED;
 			e->foff = foff0;
-			e->clen = im->file_size - foff0 < im->ccap ? im->file_size - foff0 : im->ccap;
+			e->clen =
+			    im->file_size - foff0 < im->ccap ? im->file_size - foff0 : im->ccap;
 			e->uoff = g * v->grain;
 			e->ulen = (uint32_t)v->grain;
 			e->len = e->uoff + v->grain - off;
@@ -464,7 +468,7 @@ static int vmdk_map(struct img *im, uint64_t off, struct img_ext *e, char *err, 
 		foff = (uint64_t)gte * SECTOR;
 		if (foff != foff0 + (g - g0) * v->grain)
 			break;
-		if ((r = check_place(im, v, foff, v->grain, "grain", g, err, errcap)))
+		if ((r = check_place(im, v, foff, v->grain, gt_off, "grain", g, err, errcap)))
 			return r;
 	}
 	e->kind = zero0 ? IMG_EXT_ZERO : IMG_EXT_DATA;
@@ -487,9 +491,10 @@ static int vmdk_unpack(struct img *im, const struct img_ext *e, uint8_t *out, ch
 
 	if (v->markers) {
 		if (e->clen < GRAIN_HDR)
-			return img_zbad(im, err, errcap, -EINVAL,
-					"the grain at offset %llu is cut off by the end of the file",
-					(unsigned long long)e->foff);
+			return img_zbad(
+			    im, err, errcap, -EINVAL,
+			    "the grain at offset %llu is cut off by the end of the file",
+			    (unsigned long long)e->foff);
 		if ((r = img_pread(im, hdr, GRAIN_HDR, e->foff, err, errcap)))
 			return r;
 		cur_init(&c, hdr, sizeof(hdr));

@@ -93,6 +93,7 @@ int proto_enc_inventory(struct wbuf *w, uint8_t type,
 		wbuf_str(w, m->sess[i].dst);
 		wbuf_u64(w, m->sess[i].committed);
 	}
+	wbuf_u64(w, m->time_unix);
 	return proto_frame_end(w, at);
 }
 
@@ -149,6 +150,7 @@ int proto_dec_inventory(const struct proto_frame *f, struct proto_inventory *m)
 		cur_str(&c, m->sess[i].dst, sizeof(m->sess[i].dst));
 		cur_u64(&c, &m->sess[i].committed);
 	}
+	cur_u64(&c, &m->time_unix);
 	return dec_end(&c);
 }
 
@@ -299,9 +301,10 @@ int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m)
 int proto_enc_data_hdr(struct wbuf *w, const struct proto_data *m)
 {
 	size_t at;
-	uint32_t plen = m->enc == PROTO_ENC_RAW ? m->len : 0;
+	uint32_t plen = m->enc == PROTO_ENC_RAW ? m->len : m->enc == PROTO_ENC_ZSTD ? m->plen : 0;
 
-	if (m->len == 0 || m->len > PROTO_DATA_MAX || m->enc > PROTO_ENC_ZERO)
+	if (m->len == 0 || m->len > PROTO_DATA_MAX || m->enc > PROTO_ENC_ZSTD ||
+	    (m->enc == PROTO_ENC_ZSTD && (plen == 0 || plen >= m->len)))
 		return -EINVAL;
 	proto_frame_begin(w, PROTO_DATA, &at);
 	wbuf_u16(w, m->disk);
@@ -343,7 +346,14 @@ int proto_dec_data(const struct proto_frame *f, struct proto_data *m)
 	if (m->enc == PROTO_ENC_RAW) {
 		if (cur_left(&c) != m->len)
 			return -EBADMSG;
+		m->plen = m->len;
 		cur_ref(&c, &m->payload, m->len);
+	} else if (m->enc == PROTO_ENC_ZSTD) {
+		/* Compressed only when it shrank: never as large as the data. */
+		m->plen = (uint32_t)cur_left(&c);
+		if (m->plen == 0 || m->plen >= m->len)
+			return -EBADMSG;
+		cur_ref(&c, &m->payload, m->plen);
 	} else if (m->enc != PROTO_ENC_ZERO) {
 		return -EBADMSG;
 	}

@@ -141,6 +141,9 @@ struct proto_inventory {
 		char dst[PROTO_NAME_MAX];
 		uint64_t committed;
 	} sess[PROTO_MAX_DISKS];
+	/* The destination's clock (seconds since 1970, UTC): `ferry check`
+	 * compares it with the source's. */
+	uint64_t time_unix;
 };
 
 struct proto_error {
@@ -188,7 +191,8 @@ struct proto_plan {
 	struct proto_plan_disk disks[PROTO_MAX_DISKS];
 };
 
-enum proto_enc { PROTO_ENC_RAW = 0, PROTO_ENC_ZERO = 1 };
+/* ZSTD: the payload is one zstd frame of exactly len bytes of content. */
+enum proto_enc { PROTO_ENC_RAW = 0, PROTO_ENC_ZERO = 1, PROTO_ENC_ZSTD = 2 };
 
 struct proto_data {
 	uint16_t disk;			/* index into the plan */
@@ -196,6 +200,7 @@ struct proto_data {
 	uint64_t off;
 	uint32_t len;
 	const uint8_t *payload;		/* NULL for ZERO */
+	uint32_t plen;			/* payload bytes (len for RAW) */
 };
 
 struct proto_hash_req {
@@ -238,8 +243,9 @@ struct proto_plan_ok {
 };
 int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan_ok *m);
 int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m);
-/* The DATA header only; for RAW the caller sends len payload bytes after
- * it (so the payload is never copied into a frame buffer). */
+/* The DATA header only; the caller sends plen payload bytes after it
+ * (len for RAW, 0 for ZERO, the compressed size for ZSTD), so the payload
+ * is never copied into a frame buffer. */
 int proto_enc_data_hdr(struct wbuf *w, const struct proto_data *m);
 int proto_dec_data(const struct proto_frame *f, struct proto_data *m);
 int proto_enc_u64(struct wbuf *w, uint8_t type, uint64_t v); /* FLUSH */

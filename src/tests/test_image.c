@@ -22,11 +22,11 @@
 #include "image/image.h"
 #include "tests/tap.h"
 
-#define MIB	  (1024ull * 1024)
-#define RAW_SIZE  (64 * MIB)
-#define CHUNK	  (64u * 1024)
-#define META	  "failed to obtain the metadata of the image file: "
-#define UNZ	  "image decompression failed: "
+#define MIB	 (1024ull * 1024)
+#define RAW_SIZE (64 * MIB)
+#define CHUNK	 (64u * 1024)
+#define META	 "failed to obtain the metadata of the image file: "
+#define UNZ	 "image decompression failed: "
 
 static char dir[64];
 static uint8_t *raw;  /* the source disk */
@@ -288,8 +288,8 @@ static void check_image(const char *name, const char *fmt, const char *qfmt, con
 	ok(!bad, "%s: reads the whole virtual disk in random pieces", name);
 	ok(!memcmp(got, raw, RAW_SIZE) &&
 	       (in.virtual_size == RAW_SIZE ||
-		!(got[RAW_SIZE] | memcmp(got + RAW_SIZE, got + RAW_SIZE + 1,
-					 in.virtual_size - RAW_SIZE - 1))),
+		!(got[RAW_SIZE] |
+		  memcmp(got + RAW_SIZE, got + RAW_SIZE + 1, in.virtual_size - RAW_SIZE - 1))),
 	   "%s: equals the raw disk (zeros beyond it)", name);
 	sh("qemu-img convert -f %s -O raw '%s' '%s'", qfmt, path, P("back.raw"));
 	ok(load(P("back.raw"), want, RAW_SIZE + MIB, &wn) == 0 && wn == in.virtual_size &&
@@ -303,8 +303,8 @@ static void check_image(const char *name, const char *fmt, const char *qfmt, con
 	if (r)
 		note("%s", err);
 	for (i = 0; bits && r == 0 && i < nch; i++) {
-		uint64_t len = in.virtual_size - i * CHUNK < CHUNK ? in.virtual_size - i * CHUNK
-								   : CHUNK;
+		uint64_t len =
+		    in.virtual_size - i * CHUNK < CHUNK ? in.virtual_size - i * CHUNK : CHUNK;
 		int zero = got[i * CHUNK] == 0 &&
 			   !memcmp(got + i * CHUNK, got + i * CHUNK + 1, (size_t)len - 1);
 
@@ -503,9 +503,10 @@ static void qcow2_refusals(void)
 			max = v > max ? v : max;
 		}
 	}
-	ok(max && fsize(P("c1.qcow2")) - max < 512, "c1.qcow2: its compressed cluster (at %llu) "
-	   "ends the file (%llu bytes)", (unsigned long long)max,
-	   (unsigned long long)fsize(P("c1.qcow2")));
+	ok(max && fsize(P("c1.qcow2")) - max < 512,
+	   "c1.qcow2: its compressed cluster (at %llu) "
+	   "ends the file (%llu bytes)",
+	   (unsigned long long)max, (unsigned long long)fsize(P("c1.qcow2")));
 	copy("c1.qcow2", "ccut.qcow2");
 	ok(truncate(P("ccut.qcow2"), (off_t)(max + 10)) == 0, "ccut.qcow2: cut 10 bytes in");
 	refused("ccut.qcow2", NULL, UNZ, "ends early");
