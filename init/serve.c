@@ -518,14 +518,14 @@ static void dial_loop(struct srv *S)
 		authed = session(S, fd, cfg->connect);
 		if (S->handoff >= 0 || (cfg->once && authed))
 			return;
-		/* Right away after a session (the agent may be reconnecting);
-		 * after a refusal, not in a tight loop. */
-		if (authed) {
+		/* After a session, 1 s: an agent that said goodbye is exiting,
+		 * one that reconnects is still listening. After a refusal, the
+		 * backoff, so a wrong token is not a tight loop. */
+		if (authed)
 			backoff = 1;
-		} else {
-			sleep(backoff);
+		sleep(backoff);
+		if (!authed)
 			backoff = backoff * 2 < DIAL_BACKOFF_MAX_S ? backoff * 2 : DIAL_BACKOFF_MAX_S;
-		}
 	}
 }
 

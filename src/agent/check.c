@@ -318,11 +318,11 @@ static void check_memory(struct ck *c)
 		say(c, CHECK_WARN, "memory",
 		    "stop memory-hungry services or add swap before migrating: ferry itself "
 		    "needs a few MiB, but a server short of memory slows the copy down",
-		    "%s available%s, below %s", fmt_bytes(avail, a, sizeof(a)),
+		    "memory: %s available%s, below %s", fmt_bytes(avail, a, sizeof(a)),
 		    est ? " (MemFree+Buffers+Cached)" : "", fmt_bytes(MEM_LOW, b, sizeof(b)));
 		return;
 	}
-	say(c, CHECK_PASS, "memory", NULL, "%s available%s", fmt_bytes(avail, a, sizeof(a)),
+	say(c, CHECK_PASS, "memory", NULL, "memory: %s available%s", fmt_bytes(avail, a, sizeof(a)),
 	    est ? " (MemFree+Buffers+Cached)" : "");
 }
 
@@ -451,7 +451,10 @@ static void check_disks(struct ck *c, struct srcs *s)
 		if ((r = bm_probe(s->path[i], c->o->chunk, &d, err, sizeof(err)))) {
 			say(c, CHECK_FAIL, "disk",
 			    r == -ENOENT ? "check the path given with --disk"
-			    : r == -EACCES || r == -EPERM ? "run ferry as root"
+			    : (r == -EACCES || r == -EPERM) && c->e->euid != 0 ? "run ferry as root"
+			    : r == -EACCES || r == -EPERM
+				? "even root may not read it here: run ferry on the server itself "
+				  "(not in a container), or allow it in SELinux/AppArmor"
 			    : r == -EFBIG ? "use larger chunks (ferry migrate --chunk)"
 					  : "check the disk (dmesg) or leave it out with --disk",
 			    "%s", err);
@@ -651,6 +654,16 @@ static void check_virtio(struct ck *c)
 		    !(i == V_NET && k.module[i]))
 			missing |= 1u << i;
 	initramfs_fix(e, &k, missing, fix, sizeof(fix));
+	if (!k.have_config && !k.have_builtin && !k.have_dep && !k.initrd[0]) {
+		/* Nothing to look at: one line, not four saying the same. */
+		say(c, CHECK_WARN, "virtio",
+		    "look by hand: grep -i virtio /boot/config-$(uname -r), and lsinitramfs or "
+		    "lsinitrd on the initramfs of the kernel that boots",
+		    "virtio drivers unknown: no /boot/config-%s, no /lib/modules/%s/"
+		    "modules.builtin and no initramfs for kernel %s", e->release, e->release,
+		    e->release);
+		return;
+	}
 	for (i = 0; i < V_N; i++) {
 		const char *name = vname[i];
 
@@ -682,18 +695,11 @@ static void check_virtio(struct ck *c)
 			     "virtio); if it is missing, %s", shown(e, k.initrd), fix);
 			say(c, CHECK_WARN, name, why, "%s: unknown: %s", name,
 			    k.why[0] ? k.why : "the initramfs could not be read");
-		} else if (k.have_config || k.have_builtin || k.have_dep) {
+		} else {
 			say(c, CHECK_WARN, name, fix,
 			    "%s: not built into kernel %s, and no initramfs for it "
 			    "(/boot/initrd.img-%s, /boot/initramfs-%s.img)", name, e->release,
 			    e->release, e->release);
-		} else {
-			say(c, CHECK_WARN, name,
-			    "look by hand: grep -i virtio /boot/config-$(uname -r), and "
-			    "lsinitramfs or lsinitrd on its initramfs",
-			    "%s: unknown: no /boot/config-%s, no /lib/modules/%s/modules.builtin "
-			    "and no initramfs for kernel %s", name, e->release, e->release,
-			    e->release);
 		}
 	}
 }

@@ -442,7 +442,8 @@ int net_connect_proxy(const char *proxy_url, const char *host, uint16_t port, in
 	if (status < 200 || status > 299) {
 		const char *hint = "";
 
-		if (status == 407)
+		/* tinyproxy answers bad credentials with 401, none with 407. */
+		if (status == 407 || status == 401)
 			hint = auth ? " (check the proxy user and password)"
 				    : " (the proxy wants credentials: http://USER:PASS@HOST:PORT)";
 		else if (status == 403)
