@@ -35,9 +35,9 @@ MUSL_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g0 $(WARN) -MMD -MP \
 	-ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
 	-DFERRY_VERSION='"$(VERSION)"' -isystem $(SYSROOT)/include -Isrc
 MUSL_LDFLAGS := -static -Wl,--gc-sections -s -L$(SYSROOT)/lib
-MUSL_LIBS := -lext2fs -lcom_err -lblkid -lzstd -lbearssl
+MUSL_LIBS := -lext2fs -lcom_err -lblkid -lzstd -lz -lbearssl
 
-MODULES := common proto net tls disk blockmap boot
+MODULES := common proto net tls disk blockmap boot image
 MOD_SRC := $(wildcard $(MODULES:%=src/%/*.c))
 INIT_SRC := $(wildcard init/*.c)
 AGENT_SRC := $(wildcard src/agent/*.c)
@@ -53,7 +53,7 @@ HOST_CC ?= gcc
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 HOST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -MMD -MP $(SAN) \
 	-DFERRY_VERSION='"$(VERSION)"' -Isrc -Iinit
-HOST_LIBS := -lext2fs -lcom_err -lblkid -lzstd -lbearssl
+HOST_LIBS := -lext2fs -lcom_err -lblkid -lzstd -lz -lbearssl
 TEST_SRC := $(wildcard src/tests/test_*.c)
 TESTS := $(TEST_SRC:src/tests/%.c=$(H)/%)
 # init/ files that hold no PID 1 side effects and are unit-tested.

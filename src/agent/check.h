@@ -17,7 +17,8 @@ struct agent_target;
 #define CHECK_MAX      64   /* lines kept; more are counted in dropped */
 #define CHECK_NAME_MAX 24
 #define CHECK_TEXT_MAX 512  /* found and fix, each, NUL included */
-#define CHECK_LINE_MAX (8 * CHECK_TEXT_MAX) /* one formatted line (JSON escapes) */
+/* One formatted line: in JSON every byte may become a 6-byte \u escape. */
+#define CHECK_LINE_MAX (6 * (2 * CHECK_TEXT_MAX + CHECK_NAME_MAX) + 128)
 
 enum check_level { CHECK_PASS = 0, CHECK_WARN = 1, CHECK_FAIL = 2 };
 

@@ -23,6 +23,8 @@
 #include "agent/state.h"
 #include "blockmap/blockmap.h"
 #include "common/common.h"
+#include "disk/ptable.h"
+#include "image/image.h"
 
 #define READ_MAX PROTO_DATA_MAX		/* one DATA message */
 #define FLUSH_EVERY_DEFAULT (256ull << 20)
@@ -74,6 +76,8 @@ struct src {
 	char dst[PROTO_NAME_MAX];	/* "" until mapped */
 	struct bm_disk bm;
 	int fd;
+	struct img *img;		/* an image file (ferry import), or NULL */
+	char format[16];		/* --format for it, "" = detect */
 };
 
 #define FLUSH_RING 64
@@ -226,8 +230,8 @@ static void print_plan(struct mig *m, const char *to)
 		}
 		printf("%s -> %s:%s   %s (%llu bytes), table %s%s%s, send %s\n", d->path, to,
 		       m->s[i].dst, fmt_bytes(d->size, a, sizeof(a)), (unsigned long long)d->size,
-		       table_name(d), d->fstype[0] ? ", filesystem " : "", d->fstype,
-		       fmt_bytes(d->map_bytes, b, sizeof(b)));
+		       table_name(d), d->fstype[0] ? (m->s[i].img ? ", image " : ", filesystem ") : "",
+		       d->fstype, fmt_bytes(d->map_bytes, b, sizeof(b)));
 		for (p = 0; p < d->nparts; p++) {
 			const struct bm_part *x = &d->parts[p];
 
@@ -577,6 +581,21 @@ static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* The source's bytes: a disk or raw file directly, an image through its
+ * format's reader (unallocated ranges read as zeros). */
+static int src_read(struct src *s, uint8_t *buf, size_t n, uint64_t off, char *err,
+		    size_t errcap)
+{
+	int r;
+
+	if (s->img)
+		return img_read(s->img, buf, n, off, err, errcap);
+	if ((r = pread_full(s->fd, buf, n, off)))
+		snprintf(err, errcap, "%s: reading %zu bytes at offset %llu: %s", s->path, n,
+			 (unsigned long long)off, strerror(-r));
+	return r;
+}
+
 /* Sends bytes [off, off+len) of disk i: data runs as RAW, zero chunks as
  * ZERO, each message at most READ_MAX. */
 static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
@@ -589,9 +608,8 @@ static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 		size_t n = len > READ_MAX ? READ_MAX : (size_t)len;
 		size_t p = 0;
 
-		if ((r = pread_full(s->fd, rbuf, n, off)))
-			return fail(m, "%s: reading %zu bytes at offset %llu: %s", s->path, n,
-				    (unsigned long long)off, strerror(-r));
+		if ((r = src_read(s, rbuf, n, off, m->err, sizeof(m->err))))
+			return -1;
 		m->bytes_read += n;
 		while (p < n) {
 			size_t q = p;
@@ -741,9 +759,8 @@ static int compare_fine(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 	if (hash_req(m, &(struct vreq){ i, off, len }, FINE_BLOCK) ||
 	    recv_hashes(m, i, off, FINE_BLOCK, count, &h))
 		return -1;
-	if ((r = pread_full(s->fd, rbuf, (size_t)len, off)))
-		return fail(m, "%s: reading %llu bytes at %llu: %s", s->path,
-			    (unsigned long long)len, (unsigned long long)off, strerror(-r));
+	if ((r = src_read(s, rbuf, (size_t)len, off, m->err, sizeof(m->err))))
+		return -1;
 	m->bytes_read += len;
 	while (k < count) {
 		uint32_t e = k;
@@ -823,9 +840,8 @@ static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to)
 				size_t n = (size_t)(q[k].off + q[k].len - off < d->chunk ?
 							    q[k].off + q[k].len - off : d->chunk);
 
-				if ((r = pread_full(s->fd, rbuf, n, off)))
-					return fail(m, "%s: reading %zu bytes at %llu: %s", s->path, n,
-						    (unsigned long long)off, strerror(-r));
+				if ((r = src_read(s, rbuf, n, off, m->err, sizeof(m->err))))
+					return -1;
 				m->bytes_read += n;
 				m->compared += n;
 				m->pg.done += n;
@@ -884,9 +900,8 @@ static int check_hashes(struct mig *m, const struct vreq *v, uint32_t block, int
 	while (off < end) {
 		size_t n = (size_t)(end - off < block ? end - off : block);
 
-		if ((r = pread_full(s->fd, rbuf, n, off)))
-			return fail(m, "%s: reading %zu bytes at %llu: %s", s->path, n,
-				    (unsigned long long)off, strerror(-r));
+		if ((r = src_read(s, rbuf, n, off, m->err, sizeof(m->err))))
+			return -1;
 		m->bytes_read += n;
 		hash128(rbuf, n, m->plan.seed, mine);
 		if (memcmp(mine, h.hashes + (size_t)k * HASH_LEN, HASH_LEN)) {
@@ -1140,6 +1155,70 @@ static void report_pass(struct mig *m, unsigned pass, uint64_t t0)
 
 /* Probes the maps again (blocks freed since are not sent, new ones are)
  * and compares everything by hashes. */
+/* Maps an image: its allocated chunks, its partition table for the plan. */
+static int image_probe(struct src *s, uint32_t chunk, char *err, size_t errcap)
+{
+	struct img_info info;
+	struct bm_disk *d = &s->bm;
+	enum ptable_kind kind = PTABLE_NONE;
+	char perr[PTABLE_ERR_LEN];
+	uint64_t c;
+	int r;
+
+	if (!s->img && (r = img_open(s->path, s->format[0] ? s->format : NULL, &s->img, err,
+				     errcap)))
+		return r;
+	img_info(s->img, &info);
+	memset(d, 0, sizeof(*d));
+	snprintf(d->path, sizeof(d->path), "%s", s->path);
+	d->size = info.virtual_size;
+	d->lsec = 512;
+	if (d->size == 0 || d->size % 512) {
+		snprintf(err, errcap, "%s: virtual size %llu is not a whole number of 512-byte "
+			 "sectors", s->path, (unsigned long long)d->size);
+		return -EINVAL;
+	}
+	d->chunk = chunk;
+	d->nchunks = (d->size + chunk - 1) / chunk;
+	d->map = calloc((size_t)((d->nchunks + 7) / 8), 1);
+	if (!d->map) {
+		snprintf(err, errcap, "%s: no memory for the allocation map", s->path);
+		return -ENOMEM;
+	}
+	if ((r = img_alloc_map(s->img, chunk, d->map, d->nchunks, err, errcap)))
+		return r;
+	for (c = 0; c < d->nchunks; c++)
+		if (bm_test(d, c))
+			d->map_bytes += (c + 1) * chunk > d->size ? d->size - c * chunk : chunk;
+	/* The first MiB holds the partition table, if any. */
+	if (src_read(s, rbuf, d->size < PTABLE_REGION_LEN ? (size_t)d->size : PTABLE_REGION_LEN,
+		     0, err, errcap) == 0 &&
+	    ptable_detect(rbuf, d->size < PTABLE_REGION_LEN ? (size_t)d->size : PTABLE_REGION_LEN,
+			  512, &kind, perr, sizeof(perr)) == 0)
+		snprintf(d->table, sizeof(d->table), "%s",
+			 kind == PTABLE_GPT ? "gpt" : kind == PTABLE_MBR ? "dos" : "");
+	snprintf(d->fstype, sizeof(d->fstype), "%s", info.format);
+	log_info("%s: %s%s%s, virtual %llu bytes, %llu allocated%s%s", s->path, info.format,
+		 info.subformat[0] ? " " : "", info.subformat, (unsigned long long)info.virtual_size,
+		 (unsigned long long)info.allocated, info.warnings[0] ? "; " : "", info.warnings);
+	return 0;
+}
+
+static void src_free(struct src *s)
+{
+	if (s->img) {
+		free(s->bm.map);
+		s->bm.map = NULL;
+		img_close(s->img);
+		s->img = NULL;
+	} else {
+		bm_free(&s->bm);
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
 static int sync_pass(struct mig *m)
 {
 	char err[AGENT_ERR_MAX];
@@ -1147,6 +1226,12 @@ static int sync_pass(struct mig *m)
 
 	sync();
 	for (i = 0; i < m->n; i++) {
+		if (m->s[i].img) {
+			/* An image file does not change under a sync. */
+			m->cmp_end[i] = m->s[i].bm.size;
+			m->start[i] = m->s[i].bm.size;
+			continue;
+		}
 		bm_free(&m->s[i].bm);
 		if (bm_probe(m->s[i].path, m->plan.chunk, &m->s[i].bm, err, sizeof(err)))
 			return fail(m, "%s", err);
@@ -1331,7 +1416,63 @@ static void summary(struct mig *m, const char *result, uint64_t t0, uint64_t tot
 		fmt_bytes(unused, d, sizeof(d)), fmt_bytes(m->zero_bytes, e, sizeof(e)), secs);
 }
 
-static int run(int argc, char **argv, int sync_mode)
+static const char import_usage[] =
+	"usage: ferry import IMAGE[=DST]... --to HOST[:PORT] [--token T | --token-file F]\n"
+	"                    [--format raw|qcow2|vhd|vmdk] [--grow] [--checksum] [--json]\n"
+	"                    [the other options of ferry migrate]\n"
+	"       ferry import --inspect IMAGE... [--format F] [--json]\n"
+	"\n"
+	"Sends disk images (raw, qcow2 v2/v3, VHD fixed/dynamic, VMDK monolithicSparse/\n"
+	"streamOptimized) instead of live disks: only their allocated data goes on the\n"
+	"wire. The format is detected by its magic and checked against --format; images\n"
+	"that reference other files (backing files, external data, extents) are refused.\n";
+
+static int inspect_images(const char *const *specs, size_t n, const char *format, int json)
+{
+	char err[AGENT_ERR_MAX], a[32], b[32], c[32], path[SRC_PATH_MAX];
+	int rc = AGENT_EXIT_OK;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *eq = strrchr(specs[i], '=');
+		size_t l = eq ? (size_t)(eq - specs[i]) : strlen(specs[i]);
+		struct img_info info;
+		struct img *im;
+
+		snprintf(path, sizeof(path), "%.*s", (int)l, specs[i]);
+		if (img_open(path, format, &im, err, sizeof(err))) {
+			fprintf(stderr, "ferry: error: %s\n", err);
+			rc = AGENT_EXIT_FAIL;
+			continue;
+		}
+		img_info(im, &info);
+		if (json) {
+			char j1[600], j2[400], j3[600];
+
+			printf("{\"event\":\"image\",\"path\":%s,\"format\":\"%s\",\"subformat\":\"%s\","
+			       "\"virtual_size\":%llu,\"file_size\":%llu,\"allocated\":%llu,"
+			       "\"features\":%s,\"warnings\":%s}\n",
+			       agent_json_str(path, j1, sizeof(j1)), info.format, info.subformat,
+			       (unsigned long long)info.virtual_size, (unsigned long long)info.file_size,
+			       (unsigned long long)info.allocated,
+			       agent_json_str(info.features, j2, sizeof(j2)),
+			       agent_json_str(info.warnings, j3, sizeof(j3)));
+		} else {
+			printf("%s: %s%s%s, virtual size %s (%llu bytes), file %s, allocated %s%s%s%s%s\n",
+			       path, info.format, info.subformat[0] ? " " : "", info.subformat,
+			       fmt_bytes(info.virtual_size, a, sizeof(a)),
+			       (unsigned long long)info.virtual_size,
+			       fmt_bytes(info.file_size, b, sizeof(b)),
+			       fmt_bytes(info.allocated, c, sizeof(c)),
+			       info.features[0] ? "; " : "", info.features,
+			       info.warnings[0] ? "; warning: " : "", info.warnings);
+		}
+		img_close(im);
+	}
+	return rc;
+}
+
+static int run(int argc, char **argv, int sync_mode, int import_mode)
 {
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, 'o' },
@@ -1354,6 +1495,8 @@ static int run(int argc, char **argv, int sync_mode)
 		{ "freeze", no_argument, NULL, 'z' },
 		{ "freeze-timeout", required_argument, NULL, 'Z' },
 		{ "bwlimit", required_argument, NULL, 'B' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "inspect", no_argument, NULL, 'i' },
 		{ "compress", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1369,6 +1512,8 @@ static int run(int argc, char **argv, int sync_mode)
 	int c, checksum = 0, grow = 0, rc = AGENT_EXIT_FAIL, restart = 0, freeze = 0;
 	unsigned retries = 8, sync_interval = 0, freeze_timeout = 60;
 	char state_dir[300] = STATE_DIR_DEFAULT;
+	const char *format = NULL;
+	int inspect = 0;
 	size_t nspec = 0, i;
 
 	memset(&t, 0, sizeof(t));
@@ -1458,6 +1603,17 @@ static int run(int argc, char **argv, int sync_mode)
 			}
 			m.zlevel = (int)v;
 			break;
+		case 'f':
+			if (!import_mode || (strcmp(optarg, "raw") && strcmp(optarg, "qcow2") &&
+					     strcmp(optarg, "vhd") && strcmp(optarg, "vpc") &&
+					     strcmp(optarg, "vmdk"))) {
+				fprintf(stderr, "ferry: --format %s: want raw, qcow2, vhd or vmdk "
+						"(ferry import)\n", optarg);
+				return AGENT_EXIT_USAGE;
+			}
+			format = strcmp(optarg, "vpc") ? optarg : "vhd";
+			break;
+		case 'i': inspect = 1; break;
 		case 'R': restart = 1; break;
 		case 'z': freeze = 1; break;
 		case 'r':
@@ -1477,10 +1633,10 @@ static int run(int argc, char **argv, int sync_mode)
 				sync_interval = (unsigned)v;
 			break;
 		case 'h':
-			fputs(migrate_usage, stdout);
+			fputs(import_mode ? import_usage : migrate_usage, stdout);
 			return AGENT_EXIT_OK;
 		default:
-			fputs(migrate_usage, stderr);
+			fputs(import_mode ? import_usage : migrate_usage, stderr);
 			return AGENT_EXIT_USAGE;
 		}
 	}
@@ -1488,6 +1644,40 @@ static int run(int argc, char **argv, int sync_mode)
 		fprintf(stderr, "ferry: sync runs one pass: --sync-interval, --freeze and --grow "
 				"belong to ferry migrate\n");
 		return AGENT_EXIT_USAGE;
+	}
+	if (import_mode) {
+		/* ferry import IMAGE[=DST]... [--disk DST]...: the images are the
+		 * sources; each --disk names the destination of the next image
+		 * that has no =DST. */
+		const char *dsts[PROTO_MAX_DISKS];
+		static char joined[PROTO_MAX_DISKS][SRC_PATH_MAX + PROTO_NAME_MAX + 2];
+		size_t nd = nspec, k = 0;
+
+		memcpy(dsts, specs, nd * sizeof(*dsts));
+		nspec = 0;
+		for (; optind < argc; optind++) {
+			if (nspec == PROTO_MAX_DISKS) {
+				fprintf(stderr, "ferry: at most %d images\n", PROTO_MAX_DISKS);
+				return AGENT_EXIT_USAGE;
+			}
+			specs[nspec++] = argv[optind];
+		}
+		if (nspec == 0) {
+			fprintf(stderr, "ferry: import: name an image file\n%s", import_usage);
+			return AGENT_EXIT_USAGE;
+		}
+		for (i = 0; i < nspec && k < nd; i++) {
+			if (strchr(specs[i], '='))
+				continue;
+			snprintf(joined[i], sizeof(joined[i]), "%s=%s", specs[i], dsts[k++]);
+			specs[i] = joined[i];
+		}
+		if (k < nd) {
+			fprintf(stderr, "ferry: import: more --disk destinations than images\n");
+			return AGENT_EXIT_USAGE;
+		}
+		if (inspect)
+			return inspect_images(specs, nspec, format, m.json);
 	}
 	if (optind != argc) {
 		fprintf(stderr, "ferry: migrate: unexpected argument '%s'\n", argv[optind]);
@@ -1537,20 +1727,29 @@ static int run(int argc, char **argv, int sync_mode)
 		char whole[SRC_PATH_MAX];
 
 		srcs[i].fd = -1;
+		srcs[i].img = NULL;
 		whole[0] = 0;
-		if (src_is_partition(srcs[i].path, whole, sizeof(whole))) {
+		if (!import_mode && src_is_partition(srcs[i].path, whole, sizeof(whole))) {
 			fail(&m, "%s is a partition, not a disk: give the whole disk%s%s", srcs[i].path,
 			     whole[0] ? " " : "", whole);
 			goto out;
 		}
-		if (bm_probe(srcs[i].path, (uint32_t)chunk, &srcs[i].bm, err, sizeof(err))) {
-			fail(&m, "%s", err);
-			goto out;
-		}
-		srcs[i].fd = open(srcs[i].path, O_RDONLY | O_CLOEXEC);
-		if (srcs[i].fd < 0) {
-			fail(&m, "%s: %s", srcs[i].path, strerror(errno));
-			goto out;
+		if (import_mode) {
+			snprintf(srcs[i].format, sizeof(srcs[i].format), "%s", format ? format : "");
+			if (image_probe(&srcs[i], (uint32_t)chunk, err, sizeof(err))) {
+				fail(&m, "%s", err);
+				goto out;
+			}
+		} else {
+			if (bm_probe(srcs[i].path, (uint32_t)chunk, &srcs[i].bm, err, sizeof(err))) {
+				fail(&m, "%s", err);
+				goto out;
+			}
+			srcs[i].fd = open(srcs[i].path, O_RDONLY | O_CLOEXEC);
+			if (srcs[i].fd < 0) {
+				fail(&m, "%s: %s", srcs[i].path, strerror(errno));
+				goto out;
+			}
 		}
 		total_size += srcs[i].bm.size;
 		unused += srcs[i].bm.size - srcs[i].bm.map_bytes;
@@ -1691,21 +1890,23 @@ out:
 		fprintf(stderr, "ferry: error: %s\n", m.err);
 		summary(&m, "failed", t0, total_size, unused);
 	}
-	for (i = 0; i < m.n; i++) {
-		if (srcs[i].fd >= 0)
-			close(srcs[i].fd);
-		bm_free(&srcs[i].bm);
-	}
+	for (i = 0; i < m.n; i++)
+		src_free(&srcs[i]);
 	mem_wipe(&t.token, sizeof(t.token));
 	return rc;
 }
 
 int cmd_migrate(int argc, char **argv)
 {
-	return run(argc, argv, 0);
+	return run(argc, argv, 0, 0);
 }
 
 int cmd_sync(int argc, char **argv)
 {
-	return run(argc, argv, 1);
+	return run(argc, argv, 1, 0);
+}
+
+int cmd_import(int argc, char **argv)
+{
+	return run(argc, argv, 0, 1);
 }
