@@ -759,6 +759,12 @@ if want 6; then
 	else
 		say "case 6: QEMU start to a completed TLS handshake (ferry status), TCG, $BOOTS boot(s)"
 		CASE_STATE[6]=pass
+		# The guest runs the ferry-init inside the initramfs, the probe is
+		# today's agent: an initramfs older than ferry-init may speak an
+		# older protocol (make rebuilds it; running run.sh alone does not).
+		stale=''
+		[ "$OUT/initramfs.cpio.gz" -ot "$OUT/ferry-init" ] &&
+			stale=" (build/out/initramfs.cpio.gz is older than ferry-init: run make)"
 		token=$("$FERRY" token)
 		for r in $(seq 1 "$BOOTS"); do
 			r_reset
@@ -779,7 +785,7 @@ if want 6; then
 			kill "$qpid" 2>/dev/null
 			wait "$qpid" 2>/dev/null
 			if [ "$rc" != 0 ]; then
-				R_ERR="ferry status exited $rc: $(tail -n 2 "$lb.send.err") $(tail -n 2 "$lb.qemu.log")"
+				R_ERR="ferry status exited $rc: $(tail -n 2 "$lb.send.err") $(tail -n 2 "$lb.qemu.log")$stale"
 				record 6 c6_boot "boot to handshake" "$r" fail
 				case_fail 6 "boot $r: $R_ERR"
 				tail_log "$lb.serial" 10

@@ -110,6 +110,12 @@ int serve_run(const struct serve_config *cfg);
 /* Fills sc->connect* from "HOST[:PORT]" (port 443 by default). */
 int serve_set_connect(struct serve_config *sc, const char *hostport);
 
+struct recv_state;
+struct proto_report;
+/* Aborts a failed migration's disks (see serve.c); wipe blanks them. */
+void clean_disks(const struct serve_config *cfg, const struct recv_state *held,
+		 int wipe, struct proto_report *r);
+
 /* Prints the console banner for the current state to every console. */
 void banner_show(const struct serve_config *cfg, uint16_t port,
 		 const char *state);

@@ -16,6 +16,7 @@
 
 #include "common/common.h"
 #include "init.h"
+#include "proto/proto.h"
 
 static const char usage_text[] =
 	"usage: ferry-init serve --listen [ADDR]:PORT --disk NAME=PATH [--disk ...]\n"
@@ -117,9 +118,18 @@ static void pid1_main(void)
 	bring_up_network(&cfg);
 	if ((r = find_disks(sc.disks, DISK_MAX, &sc.ndisks)))
 		log_errno(r, "listing disks");
-	if (cfg.mode == INIT_MODE_CLEAN)
-		rescue_shell("ferry.mode=clean: no migration was started in this boot, "
-			     "so nothing was written; the disks are as they were");
+	if (cfg.mode == INIT_MODE_CLEAN) {
+		static struct proto_report rep;
+		size_t i;
+
+		/* Locally, for a destination nobody can reach: every disk that
+		 * carries the in-progress mark is wiped; others are untouched. */
+		clean_disks(&sc, NULL, 1, &rep);
+		for (i = 0; i < rep.n; i++)
+			log_info("clean: %s", rep.line[i].text);
+		result_line("FERRY RESULT clean");
+		rescue_shell("ferry.mode=clean done");
+	}
 	/* cmdline.c checked it; reverse mode wins over ferry.listen. */
 	if (cfg.connect[0] && serve_set_connect(&sc, cfg.connect))
 		log_error("ferry.connect=%s: want HOST:PORT; listening instead", cfg.connect);

@@ -96,6 +96,61 @@ static int pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/*
+ * Before any data: the partition tables at both ends (MBR, both GPTs) are
+ * blanked and LBA 0 says "under migration". An old system on the disk no
+ * longer looks bootable while its blocks are being replaced, and clean
+ * mode can tell a failed migration from a disk it must not touch.
+ */
+static int mark_disk(struct recv_disk *d, uint64_t session, const char *src)
+{
+	static uint8_t blank[RECV_BLANK];
+	char mark[512];
+	uint64_t end;
+	int r, n;
+
+	memset(blank, 0, sizeof(blank));
+	end = d->dst_size > RECV_BLANK ? d->dst_size - RECV_BLANK : 0;
+	if ((r = pwrite_all(d->fd, blank, d->dst_size < RECV_BLANK ? (size_t)d->dst_size :
+				   RECV_BLANK, 0)) ||
+	    (end >= RECV_BLANK && (r = pwrite_all(d->fd, blank, RECV_BLANK, end))))
+		return r;
+	memset(mark, 0, sizeof(mark));
+	n = snprintf(mark, sizeof(mark), "%s\nsession %016llx\nsource %.200s\n", RECV_MARK,
+		     (unsigned long long)session, src);
+	if (n < 0 || d->dst_size < sizeof(mark))
+		return -EINVAL;
+	if ((r = pwrite_all(d->fd, mark, sizeof(mark), 0)))
+		return r;
+	return fdatasync(d->fd) < 0 ? -errno : 0;
+}
+
+int recv_marked(int fd, char *sess, size_t cap)
+{
+	char b[512];
+	const char *p;
+
+	if (pread_all(fd, b, sizeof(b), 0) || memcmp(b, RECV_MARK "\n", strlen(RECV_MARK) + 1))
+		return 0;
+	b[sizeof(b) - 1] = 0;
+	p = strstr(b, "session ");
+	snprintf(sess, cap, "%.16s", p ? p + 8 : "?");
+	return 1;
+}
+
+int recv_wipe(int fd, uint64_t size)
+{
+	static uint8_t z[RECV_WIPE];
+	int r;
+
+	memset(z, 0, sizeof(z));
+	if ((r = pwrite_all(fd, z, size < RECV_WIPE ? (size_t)size : RECV_WIPE, 0)))
+		return r;
+	if (size > 2 * (uint64_t)RECV_WIPE && (r = pwrite_all(fd, z, RECV_WIPE, size - RECV_WIPE)))
+		return r;
+	return fdatasync(fd) < 0 ? -errno : 0;
+}
+
 int recv_open(struct recv_state *st, const struct proto_plan *plan,
 	      const struct serve_config *cfg, char *err, size_t errcap)
 {
@@ -163,9 +218,19 @@ int recv_open(struct recv_state *st, const struct proto_plan *plan,
 			snprintf(err, errcap, "%s: no memory for the first MiB", di->name);
 			goto fail;
 		}
-		/* Start from what is there: untouched bytes stay as they were. */
+	}
+	/* Every disk passed its checks: only now is anything written. */
+	for (i = 0; i < plan->ndisks; i++) {
+		struct recv_disk *d = &st->d[i];
+
+		if ((r = mark_disk(d, plan->session, plan->disks[i].src))) {
+			snprintf(err, errcap, "%s: marking the disk as under migration: %s",
+				 d->name, strerror(-r));
+			goto fail;
+		}
+		/* Start from what is there now: untouched bytes stay. */
 		if ((r = pread_all(d->fd, d->head, d->head_len, 0))) {
-			snprintf(err, errcap, "%s: reading the first MiB: %s", di->name,
+			snprintf(err, errcap, "%s: reading the first MiB: %s", d->name,
 				 strerror(-r));
 			goto fail;
 		}

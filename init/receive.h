@@ -62,4 +62,16 @@ int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *
 int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r);
 void recv_close(struct recv_state *st);
 
+/* What LBA 0 of a disk under migration says: not a boot sector (no
+ * 0x55AA), so the half-migrated disk reads as unpartitioned, and the
+ * mark clean mode looks for. */
+#define RECV_MARK "FERRY-MIGRATION-IN-PROGRESS"
+#define RECV_BLANK (64u * 1024)	/* blanked at each end before any data */
+#define RECV_WIPE (1024u * 1024)	/* wiped at each end by clean */
+
+/* 1 if the disk open on fd carries the mark (session text into sess). */
+int recv_marked(int fd, char *sess, size_t cap);
+/* Zeroes the first and last RECV_WIPE bytes of a disk of size bytes. */
+int recv_wipe(int fd, uint64_t size);
+
 #endif

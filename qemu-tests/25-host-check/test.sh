@@ -37,7 +37,7 @@ grep -q "^PASS  $src -> vda: 96.0 MiB fits in 128.0 MiB" "$Q_TMP/out" ||
 	q_fail "no capacity PASS line: $(cat "$Q_TMP/out")"
 grep -q "^PASS  the clocks of this server and the destination .* agree within" "$Q_TMP/out" ||
 	q_fail "no clock comparison: $(cat "$Q_TMP/out")"
-grep -q "^PASS  $src: 96.0 MiB, MBR: 1 ext4 .* (used), 2 swap .* (header); a migration sends" \
+grep -q "^PASS  $src: 96.0 MiB, MBR: 1 ext4 .* (used blocks), 2 swap .* (header); a migration sends" \
 	"$Q_TMP/out" || q_fail "no disk line with its partitions: $(cat "$Q_TMP/out")"
 grep -q "^check: \(PASS\|WARN\) (" "$Q_TMP/out" || q_fail "no summary: $(cat "$Q_TMP/out")"
 q_log "fitting disk: exit 0, $(grep -c '^PASS' "$Q_TMP/out") PASS lines"

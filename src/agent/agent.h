@@ -63,6 +63,7 @@ int cmd_token(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
 /* Shared option handling: --to, --token, --token-file, FERRY_TOKEN. */

@@ -392,7 +392,13 @@ static const char *table_name(const char *t)
 	return !strcmp(t, "gpt") ? "GPT" : !strcmp(t, "dos") ? "MBR" : "no partition table";
 }
 
-/* "/dev/vda: 40.0 GiB, GPT: 1 vfat 512.0 MiB (whole), 2 ext4 39.0 GiB
+/* What of it is sent, for people. */
+static const char *method_name(enum bm_method m)
+{
+	return m == BM_USED ? "used blocks" : m == BM_WHOLE ? "sent whole" : bm_method_name(m);
+}
+
+/* "/dev/vda: 40.0 GiB, GPT: 1 vfat 512.0 MiB (sent whole), 2 ext4 39.0 GiB
  * (used blocks); a migration sends 5.2 GiB" */
 static void describe_disk(const struct bm_disk *d, char *out, size_t cap)
 {
@@ -403,7 +409,7 @@ static void describe_disk(const struct bm_disk *d, char *out, size_t cap)
 	     table_name(d->table));
 	if (!d->table[0])
 		append(out, cap, ", %s%s (%s)", d->fstype[0] ? d->fstype : "no filesystem",
-		       d->fstype[0] ? " on the whole disk" : " found", bm_method_name(d->method));
+		       d->fstype[0] ? " on the whole disk" : " found", method_name(d->method));
 	else if (d->nparts == 0)
 		append(out, cap, ", no partitions");
 	for (p = 0; p < d->nparts; p++) {
@@ -411,7 +417,7 @@ static void describe_disk(const struct bm_disk *d, char *out, size_t cap)
 
 		append(out, cap, "%s%d %s %s (%s)", p ? ", " : ": ", x->number,
 		       x->fstype[0] ? x->fstype : "-", fmt_bytes(x->size, a, sizeof(a)),
-		       bm_method_name(x->method));
+		       method_name(x->method));
 	}
 	append(out, cap, "; a migration sends %s", fmt_bytes(d->map_bytes, b, sizeof(b)));
 }
@@ -788,10 +794,16 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 			if (!strcmp(inv->disks[k].name, dst))
 				x = &inv->disks[k];
 		if (!x) {
-			text(fix, sizeof(fix), "name one of the destination's disks: --disk %s=%s",
-			     s->path[i], inv->ndisks ? inv->disks[0].name : "vda");
-			say(c, CHECK_FAIL, "capacity", fix,
-			    "destination disk %s does not exist: the destination has %s", dst, have);
+			size_t l = strlen(dst);
+
+			text(fix, sizeof(fix), "name one of the destination's whole disks: "
+			     "--disk %s=%s", s->path[i], inv->ndisks ? inv->disks[0].name : "vda");
+			if (l > 1 && dst[l - 1] >= '0' && dst[l - 1] <= '9')
+				say(c, CHECK_FAIL, "capacity", fix, "destination %s looks like a "
+				    "partition; name a whole disk: the destination has %s", dst, have);
+			else
+				say(c, CHECK_FAIL, "capacity", fix, "destination disk %s does not "
+				    "exist: the destination has %s", dst, have);
 			continue;
 		}
 		used[i] = x->name;

@@ -14,6 +14,7 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  migrate  copy this machine's disks (or image files) into a destination\n"
+	"  clean    abort a failed migration on a destination (--wipe blanks its disks)\n"
 	"  import   send disk images (raw, qcow2, VHD, VMDK) instead of live disks\n"
 	"  sync     one incremental pass: send only what changed since the last pass\n"
 	"  check    check this server (and a destination) before a migration\n"
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "migrate"))
 		return cmd_migrate(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "clean"))
+		return cmd_clean(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "import"))
 		return cmd_import(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "sync"))

@@ -249,6 +249,17 @@ void proto_srv_input(struct proto_srv *s, const struct proto_frame *f,
 			return;
 		}
 		break;
+	case PROTO_CLEAN:
+		if (s->state == PROTO_SRV_READY || s->state == PROTO_SRV_PLANNED) {
+			if (proto_dec_clean(f, &a->flags, &a->handoff)) {
+				act_fail(s, a, PROTO_E_MALFORMED, "malformed CLEAN");
+				return;
+			}
+			s->state = PROTO_SRV_FINISHING;
+			a->kind = PROTO_ACT_CLEAN;
+			return;
+		}
+		break;
 	default:
 		if (s->state == PROTO_SRV_PLANNED) {
 			on_planned(s, f, a);

@@ -28,6 +28,7 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_HASHES: return "HASHES";
 	case PROTO_FINISH: return "FINISH";
 	case PROTO_FINISHED: return "FINISHED";
+	case PROTO_CLEAN: return "CLEAN";
 	}
 	return "unknown";
 }
@@ -69,6 +70,7 @@ static int64_t frame_max_len(uint8_t type)
 	case PROTO_HASH_REQ:
 		return 22;
 	case PROTO_FINISH:
+	case PROTO_CLEAN:
 		return 2;
 	case PROTO_HASHES:
 		return 18 + PROTO_HASH_MAX * PROTO_HASH_LEN;

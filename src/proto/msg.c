@@ -490,6 +490,30 @@ int proto_dec_finish(const struct proto_frame *f, uint8_t *flags, uint8_t *hando
 	return dec_end(&c);
 }
 
+int proto_enc_clean(struct wbuf *w, uint8_t flags, uint8_t handoff)
+{
+	size_t at;
+
+	proto_frame_begin(w, PROTO_CLEAN, &at);
+	wbuf_u8(w, flags);
+	wbuf_u8(w, handoff);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_clean(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff)
+{
+	struct cur c;
+
+	if (f->type != PROTO_CLEAN)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u8(&c, flags);
+	cur_u8(&c, handoff);
+	if (!c.err && ((*flags & ~PROTO_CLEAN_WIPE) || *handoff > 3))
+		return -EBADMSG;
+	return dec_end(&c);
+}
+
 void proto_report_add(struct proto_report *r, uint8_t level, const char *fmt, ...)
 {
 	va_list ap;

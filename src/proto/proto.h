@@ -47,6 +47,7 @@ enum proto_type {
 	PROTO_HASHES = 0x16,	/* dest -> agent: XXH3-128 per block */
 	PROTO_FINISH = 0x17,	/* agent -> dest: fix-ups, report, hand-off */
 	PROTO_FINISHED = 0x18,	/* dest -> agent: the boot-readiness report */
+	PROTO_CLEAN = 0x19,	/* agent -> dest: abort, optionally wipe, hand off */
 };
 
 enum proto_err {
@@ -260,6 +261,10 @@ int proto_enc_hashes(struct wbuf *w, const struct proto_hash_req *req,
 int proto_dec_hashes(const struct proto_frame *f, struct proto_hashes *m);
 int proto_enc_finish(struct wbuf *w, uint8_t flags, uint8_t handoff);
 int proto_dec_finish(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff);
+#define PROTO_CLEAN_WIPE 0x01
+/* CLEAN: flags (PROTO_CLEAN_WIPE) and the hand-off; answered by FINISHED. */
+int proto_enc_clean(struct wbuf *w, uint8_t flags, uint8_t handoff);
+int proto_dec_clean(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff);
 int proto_enc_finished(struct wbuf *w, const struct proto_report *r);
 int proto_dec_finished(const struct proto_frame *f, struct proto_report *r);
 /* Appends a line (clipped) and raises the verdict. */
@@ -288,6 +293,7 @@ enum proto_act_kind {
 	PROTO_ACT_FLUSH,	/* fdatasync everything; FLUSHED(a.seq) */
 	PROTO_ACT_HASH,		/* hash a.hreq on the disk; HASHES */
 	PROTO_ACT_FINISH,	/* fix-ups, report, FINISHED, then hand-off */
+	PROTO_ACT_CLEAN,	/* abort, wipe if a.flags asks, FINISHED, hand-off */
 };
 
 struct proto_act {

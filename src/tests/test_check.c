@@ -374,7 +374,8 @@ static void test_machine(void)
 	ok(has("clock", 0, CHECK_PASS, "2026-01-01 00:00:00 UTC", NULL), "clock: PASS");
 	ok(has("memory", 0, CHECK_PASS, "1000.0 MiB available", NULL), "memory: MemAvailable");
 	ok(has("selinux", 0, CHECK_PASS, "permissive", NULL), "selinux: permissive");
-	ok(has("disk", 0, CHECK_PASS, "d8.img: 8.0 MiB, no partition table", NULL) &&
+	ok(has("disk", 0, CHECK_PASS, "d8.img: 8.0 MiB, no partition table, no filesystem found "
+	       "(sent whole)", NULL) &&
 	       strstr(find_item("disk", 0)->found, "a migration sends 8.0 MiB"),
 	   "disk: 8 MiB, no table, sent whole");
 	ok(has("virtio_pci", 0, CHECK_PASS, "built into kernel 6.1-t (CONFIG_VIRTIO_PCI=y)", NULL),
@@ -529,6 +530,10 @@ static void test_destination(void)
 	run(root, 0, NOW, &t, disks, 1);
 	ok(has("capacity", 0, CHECK_FAIL, "destination disk sdq does not exist: the destination "
 	       "has vda (16.0 MiB), vdb (8.0 MiB)", NULL), "unknown DST named");
+	snprintf(spec[0], sizeof(spec[0]), "%s=vda1", img[0]);
+	run(root, 0, NOW, &t, disks, 1);
+	ok(has("capacity", 0, CHECK_FAIL, "vda1 looks like a partition", "whole disks"),
+	   "a partition named as DST");
 	snprintf(spec[0], sizeof(spec[0]), "%s=vdb", img[0]);
 	snprintf(spec[1], sizeof(spec[1]), "%s=vdb", img[1]);
 	disks[0] = spec[0];
