@@ -25,36 +25,36 @@
 #include "boot/boot.h"
 #include "common/common.h"
 
-#define MEM_LOW		(128ull << 20)	/* MemAvailable below this: WARN */
-#define SKEW_MAX	300		/* seconds between the two clocks */
-#define YEAR_MIN	2024		/* older than ferry: the clock was never set */
-#define YEAR_MAX	2100
-#define PATHBUF		512
-#define LINEBUF		512
+#define MEM_LOW	 (128ull << 20) /* MemAvailable below this: WARN */
+#define SKEW_MAX 300		/* seconds between the two clocks */
+#define YEAR_MIN 2024		/* older than ferry: the clock was never set */
+#define YEAR_MAX 2100
+#define PATHBUF	 512
+#define LINEBUF	 512
 
 static const char check_usage[] =
-	"usage: ferry check [--to HOST[:PORT] [--token T | --token-file F]]\n"
-	"                   [--disk SRC[=DST]]... [--json]\n"
-	"\n"
-	"Checks this server before a migration and prints one line per check:\n"
-	"PASS, WARN or FAIL, what was found and how to fix it. Checked: running\n"
-	"as root, the clock, free memory, SELinux, the source disks (partition\n"
-	"table, filesystems, the bytes a migration would send), the virtio\n"
-	"drivers of the running kernel (built in or in its initramfs). With --to,\n"
-	"also: the destination is reachable, the TLS handshake and the token are\n"
-	"valid, its clock is close to this one, and every destination disk is\n"
-	"large enough for the source mapped to it (as ferry migrate maps them).\n"
-	"\n"
-	"  --disk SRC[=DST]  as for ferry migrate; without it, every whole disk\n"
-	"  --json            NDJSON: one {\"event\":\"check\"} object per check,\n"
-	"                    then {\"event\":\"check_summary\"}\n"
-	"\n"
-	"exit status: 0 no check failed (warnings allowed), 2 usage, 3 a check failed\n";
+    "usage: ferry check [--to HOST[:PORT] [--token T | --token-file F]]\n"
+    "                   [--disk SRC[=DST]]... [--json]\n"
+    "\n"
+    "Checks this server before a migration and prints one line per check:\n"
+    "PASS, WARN or FAIL, what was found and how to fix it. Checked: running\n"
+    "as root, the clock, free memory, SELinux, the source disks (partition\n"
+    "table, filesystems, the bytes a migration would send), the virtio\n"
+    "drivers of the running kernel (built in or in its initramfs). With --to,\n"
+    "also: the destination is reachable, the TLS handshake and the token are\n"
+    "valid, its clock is close to this one, and every destination disk is\n"
+    "large enough for the source mapped to it (as ferry migrate maps them).\n"
+    "\n"
+    "  --disk SRC[=DST]  as for ferry migrate; without it, every whole disk\n"
+    "  --json            NDJSON: one {\"event\":\"check\"} object per check,\n"
+    "                    then {\"event\":\"check_summary\"}\n"
+    "\n"
+    "exit status: 0 no check failed (warnings allowed), 2 usage, 3 a check failed\n";
 
 /* What the checks read from the machine; the tests substitute a tree. */
 struct env {
-	const char *root;	/* "" or a prefix for /proc, /sys, /boot, /lib, /etc */
-	const char *release;	/* uname -r */
+	const char *root;    /* "" or a prefix for /proc, /sys, /boot, /lib, /etc */
+	const char *release; /* uname -r */
 	uid_t euid;
 	time_t now;
 };
@@ -83,7 +83,8 @@ int check_format(const struct check_item *it, int json, char *buf, size_t cap)
 	int n;
 
 	if (json)
-		n = snprintf(buf, cap, "{\"event\":\"check\",\"check\":%s,\"level\":\"%s\","
+		n = snprintf(buf, cap,
+			     "{\"event\":\"check\",\"check\":%s,\"level\":\"%s\","
 			     "\"found\":%s,\"fix\":%s}",
 			     agent_json_str(it->name, a, sizeof(a)), check_level_name(it->level),
 			     agent_json_str(it->found, b, sizeof(b)),
@@ -99,9 +100,11 @@ int check_format_summary(const struct check_result *r, int json, char *buf, size
 	int n;
 
 	if (json)
-		n = snprintf(buf, cap, "{\"event\":\"check_summary\",\"result\":\"%s\",\"pass\":%u,"
-			     "\"warn\":%u,\"fail\":%u}", check_level_name(r->worst),
-			     r->count[CHECK_PASS], r->count[CHECK_WARN], r->count[CHECK_FAIL]);
+		n = snprintf(buf, cap,
+			     "{\"event\":\"check_summary\",\"result\":\"%s\",\"pass\":%u,"
+			     "\"warn\":%u,\"fail\":%u}",
+			     check_level_name(r->worst), r->count[CHECK_PASS], r->count[CHECK_WARN],
+			     r->count[CHECK_FAIL]);
 	else
 		n = snprintf(buf, cap, "check: %s (%u passed, %u warning%s, %u failed)",
 			     check_level_name(r->worst), r->count[CHECK_PASS], r->count[CHECK_WARN],
@@ -179,7 +182,7 @@ static void say(struct ck *c, enum check_level l, const char *name, const char *
 /* ---- small readers --------------------------------------------------------- */
 
 static void env_path(const struct env *e, char *dst, size_t cap, const char *fmt, ...)
-	FERRY_ATTR_PRINTF(4, 5);
+    FERRY_ATTR_PRINTF(4, 5);
 static void env_path(const struct env *e, char *dst, size_t cap, const char *fmt, ...)
 {
 	size_t n;
@@ -358,11 +361,11 @@ static void check_selinux(struct ck *c)
 struct srcs {
 	size_t n;
 	char path[PROTO_MAX_DISKS][SRC_PATH_MAX];
-	char dst[PROTO_MAX_DISKS][PROTO_NAME_MAX];	/* "" = in order */
-	int ok[PROTO_MAX_DISKS];			/* probed */
+	char dst[PROTO_MAX_DISKS][PROTO_NAME_MAX]; /* "" = in order */
+	int ok[PROTO_MAX_DISKS];		   /* probed */
 	uint64_t size[PROTO_MAX_DISKS];
 	uint32_t lsec[PROTO_MAX_DISKS];
-	int files_only;	/* every source is a regular file */
+	int files_only; /* every source is a regular file */
 };
 
 /* Splits "SRC[=DST]" as migrate does; -EINVAL for a bad one. */
@@ -422,6 +425,20 @@ static void describe_disk(const struct bm_disk *d, char *out, size_t cap)
 	append(out, cap, "; a migration sends %s", fmt_bytes(d->map_bytes, b, sizeof(b)));
 }
 
+static const char *probe_fix(int r, uid_t euid)
+{
+	if (r == -ENOENT)
+		return "check the path given with --disk";
+	if ((r == -EACCES || r == -EPERM) && euid != 0)
+		return "run ferry as root";
+	if (r == -EACCES || r == -EPERM)
+		return "even root may not read it here: run ferry on the server itself (not in a "
+		       "container), or allow it in SELinux/AppArmor";
+	if (r == -EFBIG)
+		return "use larger chunks (ferry migrate --chunk)";
+	return "check the disk (dmesg) or leave it out with --disk";
+}
+
 static void check_disks(struct ck *c, struct srcs *s)
 {
 	static struct bm_disk d;
@@ -449,21 +466,14 @@ static void check_disks(struct ck *c, struct srcs *s)
 		char whole[SRC_PATH_MAX] = "", fix[CHECK_TEXT_MAX];
 
 		if (src_is_partition(s->path[i], whole, sizeof(whole))) {
-			text(fix, sizeof(fix), "give the whole disk%s%s", whole[0] ? ": --disk " : "",
-			     whole);
-			say(c, CHECK_FAIL, "disk", fix, "%s is a partition, not a disk", s->path[i]);
+			text(fix, sizeof(fix), "give the whole disk%s%s",
+			     whole[0] ? ": --disk " : "", whole);
+			say(c, CHECK_FAIL, "disk", fix, "%s is a partition, not a disk",
+			    s->path[i]);
 			continue;
 		}
 		if ((r = bm_probe(s->path[i], c->o->chunk, &d, err, sizeof(err)))) {
-			say(c, CHECK_FAIL, "disk",
-			    r == -ENOENT ? "check the path given with --disk"
-			    : (r == -EACCES || r == -EPERM) && c->e->euid != 0 ? "run ferry as root"
-			    : r == -EACCES || r == -EPERM
-				? "even root may not read it here: run ferry on the server itself "
-				  "(not in a container), or allow it in SELinux/AppArmor"
-			    : r == -EFBIG ? "use larger chunks (ferry migrate --chunk)"
-					  : "check the disk (dmesg) or leave it out with --disk",
-			    "%s", err);
+			say(c, CHECK_FAIL, "disk", probe_fix(r, c->e->euid), "%s", err);
 			continue;
 		}
 		describe_disk(&d, line, sizeof(line));
@@ -488,18 +498,18 @@ static void check_disks(struct ck *c, struct srcs *s)
 
 enum { V_BLK, V_SCSI, V_NET, V_PCI, V_N };
 
-static const char *const vname[V_N] = { "virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci" };
-static const char *const vconfig[V_N] = { "CONFIG_VIRTIO_BLK", "CONFIG_SCSI_VIRTIO",
-					  "CONFIG_VIRTIO_NET", "CONFIG_VIRTIO_PCI" };
+static const char *const vname[V_N] = {"virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci"};
+static const char *const vconfig[V_N] = {"CONFIG_VIRTIO_BLK", "CONFIG_SCSI_VIRTIO",
+					 "CONFIG_VIRTIO_NET", "CONFIG_VIRTIO_PCI"};
 
 struct kstate {
 	int have_config, have_builtin, have_dep;
-	char config[V_N];	/* 'y', 'm', 'n' (not set), 0 (not mentioned) */
-	int builtin[V_N];	/* in modules.builtin */
-	int module[V_N];	/* in modules.dep */
-	char initrd[PATHBUF];	/* "" when none was found */
+	char config[V_N];     /* 'y', 'm', 'n' (not set), 0 (not mentioned) */
+	int builtin[V_N];     /* in modules.builtin */
+	int module[V_N];      /* in modules.dep */
+	char initrd[PATHBUF]; /* "" when none was found */
 	int scanned, scan_r;
-	unsigned found;		/* bit per driver */
+	unsigned found; /* bit per driver */
 	char fmt[64], why[300];
 };
 
@@ -555,8 +565,8 @@ static int module_of(char *line)
 	for (i = 0; i < V_N; i++) {
 		n = strlen(vname[i]);
 		if (!strncmp(base, vname[i], n) && !strncmp(base + n, ".ko", 3) &&
-		    (!base[n + 3] || !strcmp(base + n + 3, ".xz") || !strcmp(base + n + 3, ".zst") ||
-		     !strcmp(base + n + 3, ".gz")))
+		    (!base[n + 3] || !strcmp(base + n + 3, ".xz") ||
+		     !strcmp(base + n + 3, ".zst") || !strcmp(base + n + 3, ".gz")))
 			return (int)i;
 	}
 	return -1;
@@ -585,8 +595,8 @@ static int is_builtin(const struct kstate *k, int i)
 
 static void kernel_state(const struct env *e, struct kstate *k)
 {
-	static const char *const initrds[] = { "/boot/initrd.img-%s", "/boot/initramfs-%s.img",
-					       "/boot/initrd-%s" };
+	static const char *const initrds[] = {"/boot/initrd.img-%s", "/boot/initramfs-%s.img",
+					      "/boot/initrd-%s"};
 	const char *want[V_N];
 	int idx[V_N];
 	char path[PATHBUF];
@@ -621,8 +631,8 @@ static void kernel_state(const struct env *e, struct kstate *k)
 }
 
 /* One command that puts every missing driver into the initramfs. */
-static void initramfs_fix(const struct env *e, const struct kstate *k, unsigned missing,
-			  char *out, size_t cap)
+static void initramfs_fix(const struct env *e, const struct kstate *k, unsigned missing, char *out,
+			  size_t cap)
 {
 	char path[PATHBUF], list[80] = "";
 	size_t i;
@@ -635,12 +645,13 @@ static void initramfs_fix(const struct env *e, const struct kstate *k, unsigned 
 		text(out, cap,
 		     "rebuild the initramfs with the virtio drivers: "
 		     "printf '%%s\\n' %s >> /etc/initramfs-tools/modules && "
-		     "update-initramfs -u -k %s", list, e->release);
+		     "update-initramfs -u -k %s",
+		     list, e->release);
 	else
 		text(out, cap,
 		     "rebuild the initramfs with the virtio drivers: "
-		     "dracut -f --add-drivers \"%s\" %s %s", list,
-		     k->initrd[0] ? shown(e, k->initrd) : "/boot/initramfs-$(uname -r).img",
+		     "dracut -f --add-drivers \"%s\" %s %s",
+		     list, k->initrd[0] ? shown(e, k->initrd) : "/boot/initramfs-$(uname -r).img",
 		     e->release);
 }
 
@@ -666,8 +677,8 @@ static void check_virtio(struct ck *c)
 		    "look by hand: grep -i virtio /boot/config-$(uname -r), and lsinitramfs or "
 		    "lsinitrd on the initramfs of the kernel that boots",
 		    "virtio drivers unknown: no /boot/config-%s, no /lib/modules/%s/"
-		    "modules.builtin and no initramfs for kernel %s", e->release, e->release,
-		    e->release);
+		    "modules.builtin and no initramfs for kernel %s",
+		    e->release, e->release, e->release);
 		return;
 	}
 	for (i = 0; i < V_N; i++) {
@@ -689,23 +700,27 @@ static void check_virtio(struct ck *c)
 		} else if (i == V_NET && k.module[i]) {
 			say(c, CHECK_PASS, name, NULL,
 			    "%s: module in /lib/modules/%s (loaded after / is mounted; the "
-			    "initramfs does not need it)", name, e->release);
+			    "initramfs does not need it)",
+			    name, e->release);
 		} else if (k.scanned && k.scan_r == 0) {
-			say(c, CHECK_WARN, name, fix, "%s: a module of kernel %s, not in its "
-			    "initramfs %s (%s): a virtio destination may not boot", name,
-			    e->release, shown(e, k.initrd), k.fmt);
+			say(c, CHECK_WARN, name, fix,
+			    "%s: a module of kernel %s, not in its initramfs %s (%s): a "
+			    "virtio destination may not boot",
+			    name, e->release, shown(e, k.initrd), k.fmt);
 		} else if (k.scanned) {
 			char why[CHECK_TEXT_MAX];
 
-			text(why, sizeof(why), "look by hand (lsinitramfs or lsinitrd %s | grep "
-			     "virtio); if it is missing, %s", shown(e, k.initrd), fix);
-			say(c, CHECK_WARN, name, why, "%s: unknown: %s", name,
-			    k.why[0] ? k.why : "the initramfs could not be read");
+			text(why, sizeof(why),
+			     "look by hand (lsinitramfs or lsinitrd %s | grep virtio); if it "
+			     "is missing, %s",
+			     shown(e, k.initrd), fix);
+			say(c, CHECK_WARN, name, why, "%s: unknown: %s: %s", name,
+			    shown(e, k.initrd), k.why[0] ? k.why : "cannot be read");
 		} else {
 			say(c, CHECK_WARN, name, fix,
 			    "%s: not built into kernel %s, and no initramfs for it "
-			    "(/boot/initrd.img-%s, /boot/initramfs-%s.img)", name, e->release,
-			    e->release, e->release);
+			    "(/boot/initrd.img-%s, /boot/initramfs-%s.img)",
+			    name, e->release, e->release, e->release);
 		}
 	}
 }
@@ -719,8 +734,9 @@ static void check_skew(struct ck *c, uint64_t dest, const char *who)
 	uint64_t diff = now > dest ? now - dest : dest - now;
 
 	if (diff <= SKEW_MAX) {
-		say(c, CHECK_PASS, "clock_skew", NULL, "the clocks of this server and %s agree "
-		    "within %s", who, fmt_secs(diff, d, sizeof(d)));
+		say(c, CHECK_PASS, "clock_skew", NULL,
+		    "the clocks of this server and %s agree within %s", who,
+		    fmt_secs(diff, d, sizeof(d)));
 		return;
 	}
 	say(c, CHECK_WARN, "clock_skew",
@@ -736,18 +752,24 @@ static void connect_failed(struct ck *c, const struct agent_target *t, int r, co
 	char fix[CHECK_TEXT_MAX];
 
 	if (r == -EKEYREJECTED || r == -EACCES)
-		text(fix, sizeof(fix), "use the token the destination shows on its console "
+		text(fix, sizeof(fix),
+		     "use the token the destination shows on its console "
 		     "(or the one given with ferry.token=)");
 	else if (r == -EBUSY)
-		text(fix, sizeof(fix), "another agent holds a session with %s: wait for it to end "
-		     "or stop it", t->text);
-	else if (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH ||
-		 r == -ENETUNREACH || r == -ECONNRESET)
-		text(fix, sizeof(fix), "boot the destination into migration mode and allow TCP "
-		     "port %u from this server to it (firewall, security group)", t->port);
+		text(fix, sizeof(fix),
+		     "another agent holds a session with %s: wait for it to end or stop it",
+		     t->text);
+	else if (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH ||
+		 r == -ECONNRESET)
+		text(fix, sizeof(fix),
+		     "boot the destination into migration mode and allow TCP port %u from "
+		     "this server to it (firewall, security group)",
+		     t->port);
 	else
-		text(fix, sizeof(fix), "check the address given with --to and that %s runs the "
-		     "ferry live environment", t->text);
+		text(fix, sizeof(fix),
+		     "check the address given with --to and that %s runs the ferry live "
+		     "environment",
+		     t->text);
 	say(c, CHECK_FAIL, "destination", fix, "%s", err);
 }
 
@@ -783,7 +805,8 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 			}
 			if (next >= inv->ndisks) {
 				say(c, CHECK_FAIL, "capacity",
-				    "add a disk to the destination, or leave this one out with --disk",
+				    "add a disk to the destination, or leave this source out "
+				    "(name the others with --disk)",
 				    "no destination disk left for %s: the destination has %s",
 				    s->path[i], have);
 				continue;
@@ -796,14 +819,18 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 		if (!x) {
 			size_t l = strlen(dst);
 
-			text(fix, sizeof(fix), "name one of the destination's whole disks: "
-			     "--disk %s=%s", s->path[i], inv->ndisks ? inv->disks[0].name : "vda");
+			text(fix, sizeof(fix),
+			     "name one of the destination's whole disks: --disk %s=%s", s->path[i],
+			     inv->ndisks ? inv->disks[0].name : "vda");
 			if (l > 1 && dst[l - 1] >= '0' && dst[l - 1] <= '9')
-				say(c, CHECK_FAIL, "capacity", fix, "destination %s looks like a "
-				    "partition; name a whole disk: the destination has %s", dst, have);
+				say(c, CHECK_FAIL, "capacity", fix,
+				    "destination %s looks like a partition; name a whole disk: "
+				    "the destination has %s",
+				    dst, have);
 			else
-				say(c, CHECK_FAIL, "capacity", fix, "destination disk %s does not "
-				    "exist: the destination has %s", dst, have);
+				say(c, CHECK_FAIL, "capacity", fix,
+				    "destination disk %s does not exist: the destination has %s",
+				    dst, have);
 			continue;
 		}
 		used[i] = x->name;
@@ -811,7 +838,8 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 			if (used[j] && !strcmp(used[j], x->name))
 				break;
 		if (j < i) {
-			say(c, CHECK_FAIL, "capacity", "map each source to its own destination disk",
+			say(c, CHECK_FAIL, "capacity",
+			    "map each source to its own destination disk",
 			    "destination disk %s is named for both %s and %s", x->name, s->path[j],
 			    s->path[i]);
 			continue;
@@ -819,14 +847,15 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 		if (!s->ok[i])
 			continue; /* its probe failed and was reported */
 		if (s->size[i] > x->size) {
-			text(fix, sizeof(fix), "give the destination a disk %s of at least %s "
-			     "(%llu bytes), or map %s to a larger one with --disk %s=DST",
+			text(fix, sizeof(fix),
+			     "give the destination a disk %s of at least %s (%llu bytes), or map "
+			     "%s to a larger one with --disk %s=DST",
 			     x->name, fmt_bytes(s->size[i], b, sizeof(b)),
 			     (unsigned long long)s->size[i], s->path[i], s->path[i]);
 			say(c, CHECK_FAIL, "capacity", fix,
 			    "the storage space of the target device is too small: %s is %s "
-			    "(%llu bytes), the source %s needs %s (%llu bytes)", x->name,
-			    fmt_bytes(x->size, a, sizeof(a)), (unsigned long long)x->size,
+			    "(%llu bytes), the source %s needs %s (%llu bytes)",
+			    x->name, fmt_bytes(x->size, a, sizeof(a)), (unsigned long long)x->size,
 			    s->path[i], fmt_bytes(s->size[i], b, sizeof(b)),
 			    (unsigned long long)s->size[i]);
 		} else if (x->flags & PROTO_DISK_RO) {
@@ -836,7 +865,8 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 			say(c, CHECK_FAIL, "capacity",
 			    "give the destination a disk with the source's sector size",
 			    "sector sizes differ: %s has %u-byte sectors, %s has %u; partition "
-			    "tables would not fit", s->path[i], s->lsec[i], x->name, x->lsec);
+			    "tables would not fit",
+			    s->path[i], s->lsec[i], x->name, x->lsec);
 		} else {
 			say(c, CHECK_PASS, "capacity", NULL, "%s -> %s: %s fits in %s", s->path[i],
 			    x->name, fmt_bytes(s->size[i], b, sizeof(b)),
@@ -876,7 +906,7 @@ static void check_destination(struct ck *c, const struct srcs *s)
 static int run_checks(const struct check_opts *o, const struct env *e, struct check_result *r)
 {
 	static struct srcs s;
-	struct ck c = { o, r, e };
+	struct ck c = {o, r, e};
 	char line[CHECK_LINE_MAX];
 	size_t i;
 	int rc;
@@ -926,13 +956,13 @@ int check_run(const struct check_opts *o, struct check_result *r)
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 'o' },
-		{ "token", required_argument, NULL, 't' },
-		{ "token-file", required_argument, NULL, 'T' },
-		{ "disk", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"to", required_argument, NULL, 'o'},
+	    {"token", required_argument, NULL, 't'},
+	    {"token-file", required_argument, NULL, 'T'},
+	    {"disk", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct check_result res;
 	static struct agent_target t;
@@ -957,12 +987,8 @@ int cmd_check(int argc, char **argv)
 			}
 			specs[nspec++] = optarg;
 			break;
-		case 'h':
-			fputs(check_usage, stdout);
-			return AGENT_EXIT_OK;
-		default:
-			fputs(check_usage, stderr);
-			return AGENT_EXIT_USAGE;
+		case 'h': fputs(check_usage, stdout); return AGENT_EXIT_OK;
+		default: fputs(check_usage, stderr); return AGENT_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {

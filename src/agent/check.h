@@ -14,9 +14,9 @@
 
 struct agent_target;
 
-#define CHECK_MAX      64   /* lines kept; more are counted in dropped */
+#define CHECK_MAX      64 /* lines kept; more are counted in dropped */
 #define CHECK_NAME_MAX 24
-#define CHECK_TEXT_MAX 512  /* found and fix, each, NUL included */
+#define CHECK_TEXT_MAX 512 /* found and fix, each, NUL included */
 /* One formatted line: in JSON every byte may become a 6-byte \u escape. */
 #define CHECK_LINE_MAX (6 * (2 * CHECK_TEXT_MAX + CHECK_NAME_MAX) + 128)
 
@@ -31,7 +31,7 @@ struct check_item {
 
 /* Caller-owned (about 66 KB): make it static. */
 struct check_result {
-	enum check_level worst;	/* over every line, the dropped ones too */
+	enum check_level worst; /* over every line, the dropped ones too */
 	unsigned count[3];	/* lines per level, the dropped ones too */
 	size_t n, dropped;
 	struct check_item item[CHECK_MAX];
@@ -44,10 +44,10 @@ struct check_opts {
 	 * machine, the one holding / first, mapped in order (as migrate). */
 	const char *const *disks;
 	size_t ndisks;
-	uint32_t chunk;	/* map granularity for the send estimate; 0: default */
+	uint32_t chunk; /* map granularity for the send estimate; 0: default */
 	/* Each line is written here as soon as it is known (NULL: quiet). */
 	FILE *out;
-	int json;	/* NDJSON: {"event":"check",...}, {"event":"check_summary",...} */
+	int json; /* NDJSON: {"event":"check",...}, {"event":"check_summary",...} */
 };
 
 /*

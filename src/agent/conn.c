@@ -315,9 +315,11 @@ static int expect_inventory(struct agent_conn *ac, uint8_t type,
 	if (f.type == PROTO_ERROR)
 		return agent_error_frame(&f, err, errcap);
 	if (f.type != type || proto_dec_inventory(&f, inv)) {
-		snprintf(err, errcap, "unexpected %s from the destination (wanted %s)",
+		/* Not retried: the two ends were built from different versions. */
+		snprintf(err, errcap, "the destination's %s does not parse (wanted %s): are the "
+			 "agent and the live image from the same ferry version?",
 			 proto_type_name(f.type), proto_type_name(type));
-		return -EPROTO;
+		return -EBADMSG;
 	}
 	return 0;
 }

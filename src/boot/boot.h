@@ -83,8 +83,8 @@ int boot_report_write(const struct boot_report *r, int fd);
  * in PATH"), -EIO (truncated), -errno, and err says why. Bits set in
  * *found are true even then. fmt gets the formats seen ("cpio+zstd").
  */
-int boot_initrd_modules(const char *path, const char *const *want, size_t nwant,
-			unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap);
+int boot_initrd_modules(const char *path, const char *const *want, size_t nwant, unsigned *found,
+			char *fmt, size_t fmtcap, char *err, size_t errcap);
 
 /* ---- the default boot entry ---------------------------------------- */
 

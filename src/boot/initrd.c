@@ -271,7 +271,7 @@ struct fmt {
 	size_t mlen;
 	const char *applet, *arg; /* BusyBox; NULL applet: libzstd or none */
 	int zstd;
-	const char *tool;	  /* the host's decompressor (run as TOOL -dc) */
+	const char *tool; /* the host's decompressor (run as TOOL -dc) */
 };
 
 /* xz -dc reads .lzma too (its --format=auto); lz4 -dc the kernel's
@@ -331,8 +331,8 @@ static int scan_sink(void *arg, const void *p, size_t n)
 
 /* Runs a decompressor on fd from off, feeding its output to the scanner:
  * BusyBox's applet, or with host set the system's own tool from PATH. */
-static int pipe_scan(const struct fmt *f, int host, int fd, uint64_t off, struct cpio *s,
-		     char *err, size_t errcap)
+static int pipe_scan(const struct fmt *f, int host, int fd, uint64_t off, struct cpio *s, char *err,
+		     size_t errcap)
 {
 	posix_spawn_file_actions_t fa;
 	char *argv[4], prog[TOOL_PATH_MAX];
@@ -350,7 +350,8 @@ static int pipe_scan(const struct fmt *f, int host, int fd, uint64_t off, struct
 		if (find_tool(f->tool, prog, sizeof(prog)))
 			return boot_err(err, errcap, -EOPNOTSUPP,
 					"initramfs is %s-compressed and there is no %s tool in "
-					"PATH to read it", f->name, f->tool);
+					"PATH to read it",
+					f->name, f->tool);
 		argv[0] = (char *)f->tool;
 		argv[1] = (char *)"-dc";
 		argv[2] = NULL;
@@ -555,8 +556,8 @@ int boot_initrd_scan(int fd, uint64_t size, const char *const *want, size_t nwan
 	return initrd_scan(fd, size, 0, want, nwant, found, fmt, fmtcap, err, errcap);
 }
 
-int boot_initrd_modules(const char *path, const char *const *want, size_t nwant,
-			unsigned *found, char *fmt, size_t fmtcap, char *err, size_t errcap)
+int boot_initrd_modules(const char *path, const char *const *want, size_t nwant, unsigned *found,
+			char *fmt, size_t fmtcap, char *err, size_t errcap)
 {
 	struct stat st;
 	int fd, r;

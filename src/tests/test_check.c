@@ -36,8 +36,8 @@ static int fake_connects, fake_byes;
 static const char *fake_disks[4];
 static size_t fake_ndisks;
 
-int agent_connect(const struct agent_target *t, struct agent_conn *ac,
-		  struct proto_inventory *inv, char *err, size_t errcap)
+int agent_connect(const struct agent_target *t, struct agent_conn *ac, struct proto_inventory *inv,
+		  char *err, size_t errcap)
 {
 	(void)t;
 	(void)ac;
@@ -182,7 +182,7 @@ static int put(const char *rel, const char *text)
 	return fclose(f) ? -EIO : 0;
 }
 
-static const char *const want4[] = { "virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci" };
+static const char *const want4[] = {"virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci"};
 
 /* ---- the initramfs scanner --------------------------------------------------- */
 
@@ -190,7 +190,7 @@ struct scase {
 	const char *name, *fmt, *tool;
 	int early;
 	unsigned want_found;
-	int want_rc;	/* 0, or the error class: 1 = any error */
+	int want_rc;	    /* 0, or the error class: 1 = any error */
 	const char *needle; /* in fmt (rc 0) or err (rc != 0) */
 };
 
@@ -198,17 +198,17 @@ static void test_scan(void)
 {
 	/* tree "m": virtio_blk.ko.zst, virtio_scsi.ko, virtio_net.ko.xz, no virtio_pci */
 	static const struct scase sc[] = {
-	    { "raw cpio", "raw", NULL, 0, 0x7, 0, "cpio" },
-	    { "gzip cpio", "gz", "gzip", 0, 0x7, 0, "gzip" },
-	    { "xz cpio", "xz", "xz", 0, 0x7, 0, "xz" },
-	    { "zstd cpio (libzstd)", "zst", NULL, 0, 0x7, 0, "zstd" },
-	    { "lz4 legacy cpio (as the kernel reads it)", "lz4", "lz4", 0, 0x7, 0, "lz4" },
-	    { "lz4 frame cpio", "lz4f", "lz4", 0, 0x7, 0, "lz4" },
-	    { "bzip2 cpio", "bz2", "bzip2", 0, 0x7, 0, "bzip2" },
-	    { "microcode cpio + gzip cpio", "gz", "gzip", 1, 0x7, 0, "cpio+gzip" },
-	    { "microcode cpio + zstd cpio", "zst", NULL, 1, 0x7, 0, "cpio+zstd" },
-	    { "microcode cpio + xz cpio", "xz", "xz", 1, 0x7, 0, "cpio+xz" },
-	    { "microcode cpio + lz4 cpio", "lz4", "lz4", 1, 0x7, 0, "cpio+lz4" },
+	    {"raw cpio", "raw", NULL, 0, 0x7, 0, "cpio"},
+	    {"gzip cpio", "gz", "gzip", 0, 0x7, 0, "gzip"},
+	    {"xz cpio", "xz", "xz", 0, 0x7, 0, "xz"},
+	    {"zstd cpio (libzstd)", "zst", NULL, 0, 0x7, 0, "zstd"},
+	    {"lz4 legacy cpio (as the kernel reads it)", "lz4", "lz4", 0, 0x7, 0, "lz4"},
+	    {"lz4 frame cpio", "lz4f", "lz4", 0, 0x7, 0, "lz4"},
+	    {"bzip2 cpio", "bz2", "bzip2", 0, 0x7, 0, "bzip2"},
+	    {"microcode cpio + gzip cpio", "gz", "gzip", 1, 0x7, 0, "cpio+gzip"},
+	    {"microcode cpio + zstd cpio", "zst", NULL, 1, 0x7, 0, "cpio+zstd"},
+	    {"microcode cpio + xz cpio", "xz", "xz", 1, 0x7, 0, "cpio+xz"},
+	    {"microcode cpio + lz4 cpio", "lz4", "lz4", 1, 0x7, 0, "cpio+lz4"},
 	};
 	char err[300], fmt[64], path[512];
 	unsigned found;
@@ -221,20 +221,21 @@ static void test_scan(void)
 		if (c->tool && !have(c->tool)) {
 			char why[96];
 
-			snprintf(why, sizeof(why), "%s: no %s tool on this machine", c->name, c->tool);
+			snprintf(why, sizeof(why), "%s: no %s tool on this machine", c->name,
+				 c->tool);
 			skip(why);
 			continue;
 		}
 		if (sh("tree m%zu block/virtio_blk.ko.zst scsi/virtio_scsi.ko net/virtio_net.ko.xz "
-		       "virtio/virtio_ring.ko; %s ir%zu %s m%zu", i, c->early ? "early" : "pack", i,
-		       c->fmt, i)) {
+		       "virtio/virtio_ring.ko; %s ir%zu %s m%zu",
+		       i, c->early ? "early" : "pack", i, c->fmt, i)) {
 			skip("could not build the archive");
 			continue;
 		}
 		snprintf(path, sizeof(path), "%s/ir%zu", tmp, i);
 		err[0] = 0;
-		rc = boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err,
-					 sizeof(err));
+		rc =
+		    boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
 		ok(rc == 0 && found == c->want_found && !strcmp(fmt, c->needle),
 		   "%s: rc %d, found 0x%x, format %s%s%s", c->name, rc, found, fmt,
 		   err[0] ? ", " : "", err);
@@ -242,7 +243,7 @@ static void test_scan(void)
 
 	/* Everything wanted is found before the end: the scan stops early. */
 	if (!sh("tree all virtio_blk.ko virtio_pci.ko; pack all.img gz all")) {
-		static const char *const two[] = { "virtio_pci", "virtio_blk" };
+		static const char *const two[] = {"virtio_pci", "virtio_blk"};
 
 		snprintf(path, sizeof(path), "%s/all.img", tmp);
 		rc = boot_initrd_modules(path, two, 2, &found, fmt, sizeof(fmt), err, sizeof(err));
@@ -256,7 +257,8 @@ static void test_scan(void)
 		snprintf(empty, sizeof(empty), "%s/empty", tmp);
 		setenv("PATH", empty, 1);
 		snprintf(path, sizeof(path), "%s/ng.img", tmp);
-		rc = boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
+		rc =
+		    boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
 		if (old)
 			setenv("PATH", old, 1);
 		free(old);
@@ -268,7 +270,7 @@ static void test_scan(void)
 	if (!sh("tree tr virtio_net.ko; head -c 20000 /dev/urandom > tr/big; pack tr.gz gz tr; "
 		"n=$(stat -c %%s tr.gz); head -c $((n / 2)) tr.gz > trunc.gz; pack tr.raw raw tr; "
 		"head -c 300 tr.raw > trunc.raw; head -c 9 tr.gz > tiny.gz")) {
-		static const char *const f[] = { "trunc.gz", "trunc.raw", "tiny.gz" };
+		static const char *const f[] = {"trunc.gz", "trunc.raw", "tiny.gz"};
 
 		for (i = 0; i < FERRY_ARRAY_LEN(f); i++) {
 			snprintf(path, sizeof(path), "%s/%s", tmp, f[i]);
@@ -285,13 +287,16 @@ static void test_scan(void)
 		put("junk.img", "this is not an initramfs\n");
 		put("empty.img", "");
 		snprintf(path, sizeof(path), "%s/junk.img", tmp);
-		rc = boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
+		rc =
+		    boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
 		ok(rc == -EOPNOTSUPP && strstr(err, "unknown format"), "junk: %s", err);
 		snprintf(path, sizeof(path), "%s/empty.img", tmp);
-		rc = boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
+		rc =
+		    boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
 		ok(rc < 0, "empty file: %s", err);
 		snprintf(path, sizeof(path), "%s/missing.img", tmp);
-		rc = boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
+		rc =
+		    boot_initrd_modules(path, want4, 4, &found, fmt, sizeof(fmt), err, sizeof(err));
 		ok(rc == -ENOENT && strstr(err, "missing.img"), "missing file: %s", err);
 	}
 }
@@ -335,7 +340,7 @@ static int run(const char *root, uid_t uid, time_t now, const struct agent_targe
 	       const char *const *disks, size_t n)
 {
 	struct check_opts o;
-	struct env e = { root, "6.1-t", uid, now };
+	struct env e = {root, "6.1-t", uid, now};
 
 	memset(&o, 0, sizeof(o));
 	o.target = t;
@@ -374,14 +379,17 @@ static void test_machine(void)
 	ok(has("clock", 0, CHECK_PASS, "2026-01-01 00:00:00 UTC", NULL), "clock: PASS");
 	ok(has("memory", 0, CHECK_PASS, "1000.0 MiB available", NULL), "memory: MemAvailable");
 	ok(has("selinux", 0, CHECK_PASS, "permissive", NULL), "selinux: permissive");
-	ok(has("disk", 0, CHECK_PASS, "d8.img: 8.0 MiB, no partition table, no filesystem found "
-	       "(sent whole)", NULL) &&
+	ok(has("disk", 0, CHECK_PASS,
+	       "d8.img: 8.0 MiB, no partition table, no filesystem found "
+	       "(sent whole)",
+	       NULL) &&
 	       strstr(find_item("disk", 0)->found, "a migration sends 8.0 MiB"),
 	   "disk: 8 MiB, no table, sent whole");
 	ok(has("virtio_pci", 0, CHECK_PASS, "built into kernel 6.1-t (CONFIG_VIRTIO_PCI=y)", NULL),
 	   "virtio_pci: built in");
 	ok(has("virtio_blk", 0, CHECK_PASS, "module in the initramfs /boot/initrd.img-6.1-t (zstd)",
-	       NULL), "virtio_blk: in the initramfs (path shown without the test prefix)");
+	       NULL),
+	   "virtio_blk: in the initramfs (path shown without the test prefix)");
 	ok(has("virtio_net", 0, CHECK_PASS, "/lib/modules/6.1-t", NULL),
 	   "virtio_net: a module loaded later");
 	ok(has("virtio_scsi", 0, CHECK_WARN, "not in its initramfs",
@@ -398,7 +406,8 @@ static void test_machine(void)
 	run(root, 0, NOW, NULL, disks, 1);
 	ok(has("virtio_scsi", 0, CHECK_WARN, NULL,
 	       "printf '%s\\n' virtio_scsi >> /etc/initramfs-tools/modules && "
-	       "update-initramfs -u -k 6.1-t"), "initramfs-tools: update-initramfs fix");
+	       "update-initramfs -u -k 6.1-t"),
+	   "initramfs-tools: update-initramfs fix");
 
 	/* A truncated initramfs: unknown, with the reason, and no crash. */
 	sh("head -c 200 m/boot/initrd.img-6.1-t > x && mv x m/boot/initrd.img-6.1-t");
@@ -421,7 +430,8 @@ static void test_machine(void)
 	sh("rm -rf m/boot/config-6.1-t m/lib/modules/6.1-t");
 	run(root, 0, NOW, NULL, disks, 1);
 	ok(has("virtio", 0, CHECK_WARN, "virtio drivers unknown: no /boot/config-6.1-t", NULL) &&
-	       !find_item("virtio_blk", 0), "no kernel files: one unknown line");
+	       !find_item("virtio_blk", 0),
+	   "no kernel files: one unknown line");
 
 	/* SELinux enforcing, low memory, no MemAvailable, the clock in 1970. */
 	sh("echo 1 > m/sys/fs/selinux/enforce; printf 'MemFree: 1000 kB\\nBuffers: 24 kB\\n"
@@ -429,7 +439,8 @@ static void test_machine(void)
 	run(root, 0, 5, NULL, disks, 1);
 	ok(has("selinux", 0, CHECK_WARN, "enforcing", "SELINUX=disabled"), "selinux: enforcing");
 	ok(has("memory", 0, CHECK_WARN, "2.0 MiB available (MemFree+Buffers+Cached), below",
-	       "stop memory-hungry services"), "memory: low, estimated");
+	       "stop memory-hungry services"),
+	   "memory: low, estimated");
 	ok(has("clock", 0, CHECK_FAIL, "1970-01-01 00:00:05 UTC", "set-ntp"), "clock: 1970 FAILs");
 	is_int(check_exit_code(&res), AGENT_EXIT_CHECK, "a FAIL exits 3");
 	run(root, 0, (time_t)4102444800ll, NULL, disks, 1); /* 2100 */
@@ -453,7 +464,7 @@ static void test_machine(void)
 
 	/* Bad sources: missing, a partition, a bad spec. */
 	{
-		const char *bad[] = { "/nonexistent/disk.img", "/dev/sdz-part1" };
+		const char *bad[] = {"/nonexistent/disk.img", "/dev/sdz-part1"};
 
 		run(root, 0, NOW, NULL, bad, 2);
 		ok(has("disk", 0, CHECK_FAIL, "/nonexistent/disk.img", "check the path"),
@@ -495,7 +506,8 @@ static void test_destination(void)
 	disks[1] = img[1];
 	run(root, 0, NOW, &t, disks, 2);
 	ok(fake_connects == 1 && fake_byes == 1, "connected once and said BYE");
-	ok(has("destination", 0, CHECK_PASS, "127.0.0.1:4430: TLS handshake and token valid", NULL) &&
+	ok(has("destination", 0, CHECK_PASS, "127.0.0.1:4430: TLS handshake and token valid",
+	       NULL) &&
 	       strstr(find_item("destination", 0)->found, "vda 12.0 MiB, vdb 4.0 MiB"),
 	   "destination: PASS with its disks");
 	ok(has("clock_skew", 0, CHECK_PASS, "agree within 30 s", NULL), "clocks agree");
@@ -503,7 +515,8 @@ static void test_destination(void)
 	   "d8 fits vda");
 	ok(has("capacity", 1, CHECK_FAIL,
 	       "the storage space of the target device is too small: vdb is 4.0 MiB (4194304 "
-	       "bytes), the source ", "at least 16.0 MiB") &&
+	       "bytes), the source ",
+	       "at least 16.0 MiB") &&
 	       strstr(find_item("capacity", 1)->found, "d16.img needs 16.0 MiB (16777216 bytes)"),
 	   "d16 on vdb: the seed's wording with both sizes");
 	is_int(check_exit_code(&res), AGENT_EXIT_CHECK, "too small: exit 3");
@@ -528,8 +541,11 @@ static void test_destination(void)
 	snprintf(spec[0], sizeof(spec[0]), "%s=sdq", img[0]);
 	disks[0] = spec[0];
 	run(root, 0, NOW, &t, disks, 1);
-	ok(has("capacity", 0, CHECK_FAIL, "destination disk sdq does not exist: the destination "
-	       "has vda (16.0 MiB), vdb (8.0 MiB)", NULL), "unknown DST named");
+	ok(has("capacity", 0, CHECK_FAIL,
+	       "destination disk sdq does not exist: the destination "
+	       "has vda (16.0 MiB), vdb (8.0 MiB)",
+	       NULL),
+	   "unknown DST named");
 	snprintf(spec[0], sizeof(spec[0]), "%s=vda1", img[0]);
 	run(root, 0, NOW, &t, disks, 1);
 	ok(has("capacity", 0, CHECK_FAIL, "vda1 looks like a partition", "whole disks"),
@@ -560,8 +576,11 @@ static void test_destination(void)
 	fake_connect_err = "127.0.0.1:4430: TLS handshake failed: the destination's key does not "
 			   "match the token";
 	run(root, 0, NOW, &t, disks, 1);
-	ok(has("destination", 0, CHECK_FAIL, "does not match the token", "token the destination "
-	       "shows") && !find_item("capacity", 0), "wrong token: FAIL, no capacity lines");
+	ok(has("destination", 0, CHECK_FAIL, "does not match the token",
+	       "token the destination "
+	       "shows") &&
+	       !find_item("capacity", 0),
+	   "wrong token: FAIL, no capacity lines");
 	is_int(check_exit_code(&res), AGENT_EXIT_CHECK, "wrong token: exit 3");
 	fake_connect_rc = -ECONNREFUSED;
 	fake_connect_err = "cannot connect to 127.0.0.1:4430: Connection refused";
@@ -603,7 +622,8 @@ static void test_format(void)
 	check_format(&it, 1, line, sizeof(line));
 	ok(!strcmp(line, "{\"event\":\"check\",\"check\":\"selinux\",\"level\":\"FAIL\","
 			 "\"found\":\"a \\\"quoted\\\"\\\\ path\\u000awith a newline\","
-			 "\"fix\":\"tab\\u0009here\"}"), "JSON escapes: %s", line);
+			 "\"fix\":\"tab\\u0009here\"}"),
+	   "JSON escapes: %s", line);
 	is_int(check_format(&it, 0, small, sizeof(small)), -ENOSPC, "short buffer: -ENOSPC");
 	ok(strlen(small) == sizeof(small) - 1, "short buffer: cut, terminated");
 
@@ -625,28 +645,30 @@ static void test_format(void)
 	r.worst = CHECK_FAIL;
 	check_format_summary(&r, 1, line, sizeof(line));
 	ok(!strcmp(line, "{\"event\":\"check_summary\",\"result\":\"FAIL\",\"pass\":5,\"warn\":1,"
-			 "\"fail\":2}"), "JSON summary: %s", line);
+			 "\"fail\":2}"),
+	   "JSON summary: %s", line);
 	is_int(check_exit_code(&r), 3, "a FAIL: exit 3");
 
 	/* More lines than fit: counted, and a dropped FAIL still fails. */
 	{
-		static const struct check_opts o = { 0 };
-		struct env e = { "", "x", 0, NOW };
-		struct ck c = { &o, &r, &e };
+		static const struct check_opts o = {0};
+		struct env e = {"", "x", 0, NOW};
+		struct ck c = {&o, &r, &e};
 
 		memset(&r, 0, sizeof(r));
 		for (i = 0; i < CHECK_MAX + 3; i++)
-			say(&c, i == CHECK_MAX + 1 ? CHECK_FAIL : CHECK_PASS, "x", NULL, "line %zu", i);
+			say(&c, i == CHECK_MAX + 1 ? CHECK_FAIL : CHECK_PASS, "x", NULL, "line %zu",
+			    i);
 		ok(r.n == CHECK_MAX && r.dropped == 3 && r.count[CHECK_FAIL] == 1 &&
-		   check_exit_code(&r) == 3, "overflow: %zu kept, %zu dropped, FAIL counted",
-		   r.n, r.dropped);
+		       check_exit_code(&r) == 3,
+		   "overflow: %zu kept, %zu dropped, FAIL counted", r.n, r.dropped);
 	}
 
 	/* A found text too long for its field is cut with "...". */
 	{
-		static const struct check_opts o = { 0 };
-		struct env e = { "", "x", 0, NOW };
-		struct ck c = { &o, &r, &e };
+		static const struct check_opts o = {0};
+		struct env e = {"", "x", 0, NOW};
+		struct ck c = {&o, &r, &e};
 		char big[2 * CHECK_TEXT_MAX];
 
 		memset(&r, 0, sizeof(r));
@@ -661,7 +683,7 @@ static void test_format(void)
 	/* Printed as they come: one line each, then the summary. */
 	{
 		struct check_opts o;
-		struct env e = { "/nonexistent-root", "x", 0, NOW };
+		struct env e = {"/nonexistent-root", "x", 0, NOW};
 		FILE *f = tmpfile();
 		char buf[CHECK_LINE_MAX];
 		int lines = 0, json_ok = 1;
