@@ -71,7 +71,8 @@ class Contender:
     def __init__(self, cid, label):
         self.id = cid
         self.label = label
-        self.runs = {}       # rep -> record (ok only)
+        self.runs = {}       # rep -> record (timed rounds, ok only)
+        self.count = []      # the counting round's records (wire bytes)
         self.failed = []     # records
         self.notyet = None   # record
 
@@ -110,6 +111,8 @@ def group(recs):
             k = d[r["id"]] = Contender(r["id"], r["label"])
         if r["status"] == "ok":
             k.runs[r["rep"]] = r
+        elif r["status"] == "count":
+            k.count.append(r)
         elif r["status"] == "fail":
             k.failed.append(r)
         else:
@@ -139,10 +142,10 @@ def ratio_cell(ref, k):
 
 
 def wire_cell(k):
-    ups = [r["up"] for r in k.ok() if r.get("up") is not None]
+    ups = [r["up"] for r in k.count if r.get("up") is not None]
     if not ups:
-        return "— (local, no network)" if k.ok() else "—"
-    downs = [r["down"] for r in k.ok() if r.get("down") is not None]
+        return "— (local, no network)" if k.ok() and not k.count else "—"
+    downs = [r["down"] for r in k.count if r.get("down") is not None]
     s = human(med(ups))
     if downs and med(downs):
         s += " (%s back)" % human(med(downs))
@@ -155,6 +158,10 @@ def rss_cell(k):
     if r is None:
         return mib(s)
     return "%s / %s" % (mib(s), mib(r))
+
+
+def round_name(rep):
+    return "the counting round" if rep == 0 else "round %d" % rep
 
 
 def cpu_cell(k):
@@ -186,7 +193,7 @@ def table(lines, ks, ref, rate_bytes=None):
             cells = [md(k.label), "**FAILED**"] + [""] * (len(head) - 2)
             lines.append("| " + " | ".join(cells) + " |")
             for f in k.failed:
-                notes.append("%s, round %s: FAILED — %s" % (k.label, f["rep"], f["note"]))
+                notes.append("%s, %s: FAILED — %s" % (k.label, round_name(f["rep"]), f["note"]))
             continue
         m = k.med_secs()
         cells = [("**%s**" % md(k.label)) if k is ref else md(k.label), secs(m),
@@ -196,18 +203,18 @@ def table(lines, ks, ref, rate_bytes=None):
         cells += [wire_cell(k), rss_cell(k), cpu_cell(k), ratio_cell(ref, k)]
         wr = "—"
         if ref is not None and k is not ref and ref.runs:
-            a = med([total(r) for r in ref.ok()])
-            b = med([total(r) for r in k.ok()])
+            a = med([total(r) for r in ref.count])
+            b = med([total(r) for r in k.count])
             if a is not None and b:
                 wr = "%.2f" % (a / b)
         cells.append(wr)
         lines.append("| " + " | ".join(cells) + " |")
         for f in k.failed:
-            notes.append("%s, round %s: FAILED — %s" % (k.label, f["rep"], f["note"]))
+            notes.append("%s, %s: FAILED — %s" % (k.label, round_name(f["rep"]), f["note"]))
     lines.append("")
-    pc = med([r.get("pcpu") for k in ks for r in k.ok()])
+    pc = med([r.get("pcpu") for k in ks for r in k.count])
     if pc is not None:
-        lines.append("countproxy's own CPU: %.2f s per run (median)." % pc)
+        lines.append("countproxy's own CPU in the counting round: %.2f s per run (median)." % pc)
         lines.append("")
     per = ["%s %s" % (k.label, ", ".join(secs(r["secs"]) for r in k.ok())) for k in ks if k.runs]
     if per and max(len(k.runs) for k in ks) > 1:
@@ -256,14 +263,14 @@ def main():
     L.append("| rounds | %s; contenders alternate, the order rotated each round |" % meta.get("reps", "?"))
     L.append("| whole run | %s s |" % meta.get("total_secs", "?"))
     L.append("")
-    L.append("How to read: *median* and *min–max* of the rounds' wall times (clock from the "
-             "sender's start to the receiver's exit; listeners are up before). *Wire bytes →*: "
-             "TCP payload client→server counted outside the programs by `bench/countproxy.py` "
-             "(a splice(2) forwarder every networked contender goes through), replies in "
-             "parentheses. *Peak RSS*: the largest single process on the sending / receiving "
+    L.append("How to read: *median* and *min–max* of the timed rounds' wall times (clock from "
+             "the sender's start to the receiver's exit; listeners are up before). *Wire bytes "
+             "→*: TCP payload client→server counted outside the programs by "
+             "`bench/countproxy.py`, a splice(2) forwarder every networked contender goes "
+             "through in an extra, untimed counting round (the timed rounds connect directly, "
+             "so the proxy's hop is in no time); replies in parentheses. *Peak RSS*: the largest single process on the sending / receiving "
              "side (`/usr/bin/time -v`; for ssh the receiving side is the whole sshd tree). "
-             "*CPU s*: user + system time of each side (the proxy's own, its overhead, is "
-             "given under each table). *ferry/this*: ferry's time over the "
+             "*CPU s*: user + system time of each side. *ferry/this*: ferry's time over the "
              "contender's, round by round, median (min–max); above 1 ferry is slower. Wire "
              "ratio: both directions together, below 1 ferry sends less.")
     L.append("")

@@ -96,7 +96,7 @@ struct serve_config {
 	struct disk_info disks[DISK_MAX];
 	size_t ndisks;
 	int banner;		/* print the console banner */
-	int once;		/* host mode: exit after one session */
+	int once;		/* host mode: exit after one migration session */
 };
 
 #define SERVE_HANDOFF_BASE 10
@@ -104,7 +104,7 @@ struct serve_config {
 /* Listens (or, in reverse mode, dials the agent again and again) and
  * serves sessions until a migration finished (returns
  * SERVE_HANDOFF_BASE + the requested INIT_HANDOFF_*), or a fatal error
- * (-errno); 0 after one (authenticated, in reverse mode) session with
+ * (-errno); 0 after one migration session (PLAN or CLEAN) with
  * cfg->once. */
 int serve_run(const struct serve_config *cfg);
 /* Fills sc->connect* from "HOST[:PORT]" (port 443 by default). */

@@ -235,6 +235,7 @@ static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type)
 }
 
 static uint64_t plan_total, last_progress_ms, last_progress_bytes, sess_data;
+static int sess_planned;	/* this session sent PLAN or CLEAN */
 
 static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
 {
@@ -326,6 +327,7 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 	case PROTO_ACT_PLAN: {
 		struct proto_plan_ok ok;
 
+		sess_planned = 1;
 		memset(&ok, 0, sizeof(ok));
 		if (held && recv_same_session(&rs, &eng->plan)) {
 			ok.resumed = 1;
@@ -385,6 +387,7 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 	case PROTO_ACT_CLEAN: {
 		static struct proto_report rep;
 
+		sess_planned = 1;
 		memset(&rep, 0, sizeof(rep));
 		set_state(S, "cleaning: aborting the migration", "cleaning");
 		clean_disks(S->cfg, held ? &rs : NULL, a->flags & PROTO_CLEAN_WIPE, &rep);
@@ -481,6 +484,10 @@ static int session(struct srv *S, int fd, const char *peer)
 			}
 			break;
 		}
+		/* A PLAN or CLEAN makes this the migration session, accepted
+		 * or refused (--once). */
+		if (f.type == PROTO_PLAN || f.type == PROTO_CLEAN)
+			sess_planned = 1;
 		proto_srv_input(&eng, &f, &a);
 		if (a.kind == PROTO_ACT_FAIL) {
 			log_info("%s: %s%s", peer, authed ? "" : "refused: ", a.text);
@@ -584,8 +591,10 @@ static void dial_loop(struct srv *S)
 		log_info("connected to the agent at %s", cfg->connect);
 		snprintf(st, sizeof(st), "connected to the source at %s", cfg->connect);
 		set_state(S, st, held ? "interrupted" : "waiting");
+		sess_planned = 0;
 		authed = session(S, fd, cfg->connect);
-		if (S->handoff >= 0 || (cfg->once && authed))
+		/* --once as when listening: one migration session. */
+		if (S->handoff >= 0 || (cfg->once && sess_planned))
 			return;
 		/* After a session, 1 s: an agent that said goodbye is exiting,
 		 * one that reconnects is still listening. After a refusal, the
@@ -644,8 +653,11 @@ int serve_run(const struct serve_config *cfg)
 				log_errno(fd, "accept");
 			continue;
 		}
+		sess_planned = 0;
 		session(&S, fd, peer);
-		if (cfg->once || S.handoff >= 0)
+		/* --once: one migration session; status and check sessions
+		 * before it do not count. */
+		if ((cfg->once && sess_planned) || S.handoff >= 0)
 			break;
 	}
 	close(S.lfd);

@@ -9,6 +9,7 @@ flex bison bc libelf-dev libssl-dev linux-source-6.1 dpkg-dev
 qemu-system-x86 qemu-utils ovmf ipxe-qemu xorriso isolinux syslinux syslinux-common
 pxelinux grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools
 e2fsprogs fdisk gdisk libxxhash-dev libbearssl-dev clang llvm openssl python3 socat
+tinyproxy-bin
 libext2fs-dev libblkid-dev libzstd-dev zlib1g-dev extlinux
 zstd lz4 bzip2 groff-base"
 

@@ -11,9 +11,17 @@ h_mkdisk mbr "$src" 96 8
 head -c 64M /dev/urandom >"$dst"
 before=$(sha256sum <"$dst")
 h_serve "vdb=$dst"
+# The agent's own checks stop it first (exit 3) ...
 rc=0
 "$FERRY" migrate --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$src" \
-	>"$Q_TMP/out" 2>"$Q_TMP/err" || rc=$?
+	--state-dir "$Q_TMP/st" >"$Q_TMP/out0" 2>"$Q_TMP/err0" || rc=$?
+[ "$rc" = 3 ] || q_fail "the pre-migration check did not stop it: exit $rc"
+grep -q "FAIL .*the storage space of the target device is too small" "$Q_TMP/out0" ||
+	q_fail "no FAIL check line: $(cat "$Q_TMP/out0")"
+# ... and past them, the destination refuses the plan itself (exit 1).
+rc=0
+"$FERRY" migrate --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$src" --ignore-check \
+	--state-dir "$Q_TMP/st" >"$Q_TMP/out" 2>"$Q_TMP/err" || rc=$?
 h_wait_serve || true
 [ "$rc" = 1 ] || q_fail "exit status $rc, want 1"
 grep -q "the storage space of the target device is too small" "$Q_TMP/err" ||

@@ -77,7 +77,7 @@ wait "$R_PID" 2>/dev/null || true
 # dials the agent; --after counts what the receiver sends: ~750 bytes of
 # handshake and WELCOME, then 53 per FLUSHED (one a MiB), ~3.4 KB in all.
 h_proxy "$port" --after 2000 --cut
-dial right "$token" "$P_PORT" --once
+dial right "$token" "$P_PORT"
 wait "$agent" || q_fail "ferry migrate --listen failed: $(tail -n 5 "$Q_TMP/m.err")"
 wait "$R_PID" || q_fail "the receiver failed: $(tail -n 5 "$R_LOG")"
 p_stop

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/check.h"
 #include "agent/freeze.h"
 #include "agent/progress.h"
 #include "agent/sources.h"
@@ -39,6 +40,7 @@ static const char migrate_usage[] =
 	"                     [--chunk KiB] [--flush-every MiB] [--bwlimit RATE]\n"
 	"                     [--compress LEVEL] [--sync-interval D] [--freeze]\n"
 	"                     [--state-dir DIR] [--restart] [--retries N]\n"
+	"                     [--proxy URL | --listen [ADDR]:PORT]\n"
 	"       ferry sync    (the same options, one incremental pass, no hand-off)\n"
 	"\n"
 	"Copies source disks (block devices or image files) into a destination in\n"
@@ -50,6 +52,12 @@ static const char migrate_usage[] =
 	"                    (e.g. /dev/sda=vdb); repeat for several disks. Without\n"
 	"                    --disk every whole disk is sent, the one holding / first,\n"
 	"                    to the destination's disks in order.\n"
+	"  --proxy URL       through an HTTP proxy with CONNECT: http://[USER:PASS@]\n"
+	"                    HOST:PORT (default: https_proxy unless no_proxy names\n"
+	"                    the destination; \"\" = direct)\n"
+	"  --listen ADDR     reverse mode: wait (--wait, default 600 s) for a\n"
+	"                    destination booted with ferry.connect=THIS-HOST:PORT to\n"
+	"                    dial in; the token and TLS work as with --to\n"
 	"  --checksum        the destination reads back what it wrote; chunk hashes\n"
 	"                    are compared and any difference is sent again\n"
 	"  --grow            grow the last partition and its ext4 filesystem to fill\n"
@@ -66,10 +74,11 @@ static const char migrate_usage[] =
 	"                    source's mounted filesystems frozen (--freeze-timeout 60)\n"
 	"  --state-dir DIR   where the resume state lives (/var/lib/ferry); --restart\n"
 	"                    ignores it; --retries N reconnects after a cut (8)\n"
+	"  --ignore-check    go on when a pre-migration check (ferry check) fails\n"
 	"  --json            NDJSON events on stdout (plan, progress, flush, verify,\n"
 	"                    done, error, summary)\n"
 	"\n"
-	"exit status: 0 migrated, 1 failed, 2 usage\n";
+	"exit status: 0 migrated, 1 failed, 2 usage, 3 a check failed\n";
 
 struct src {
 	char path[SRC_PATH_MAX];
@@ -870,7 +879,6 @@ static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to)
 static int check_hashes(struct mig *m, const struct vreq *v, uint32_t block, int resend,
 			uint64_t *bad)
 {
-	struct proto_frame f;
 	struct proto_hashes h;
 	struct src *s = &m->s[v->disk];
 	uint64_t off = v->off, end = v->off + v->len;
@@ -878,25 +886,8 @@ static int check_hashes(struct mig *m, const struct vreq *v, uint32_t block, int
 	uint8_t mine[HASH_LEN];
 	int r;
 
-	for (;;) {
-		r = agent_recv(m->ac, &f, 120000);
-		if (r != 1) {
-			m->lost = 1;
-			return fail(m, "no hashes from the destination (%s)",
-				    r == 0 ? "connection closed" : strerror(-r));
-		}
-		if (f.type == PROTO_ERROR) {
-			agent_error_frame(&f, m->err, sizeof(m->err));
-			return -1;
-		}
-		if (f.type == PROTO_FLUSHED) /* a late flush acknowledgement */
-			continue;
-		break;
-	}
-	if (proto_dec_hashes(&f, &h) || h.disk != v->disk || h.off != v->off || h.block != block ||
-	    h.count != (v->len + block - 1) / block)
-		return fail(m, "the destination answered the wrong hashes for %s at %llu",
-			    s->path, (unsigned long long)v->off);
+	if (recv_hashes(m, v->disk, v->off, block, (uint32_t)((v->len + block - 1) / block), &h))
+		return -1;
 	while (off < end) {
 		size_t n = (size_t)(end - off < block ? end - off : block);
 
@@ -1476,6 +1467,8 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 {
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, 'o' },
+		{ "proxy", required_argument, NULL, 'P' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "token", required_argument, NULL, 't' },
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "disk", required_argument, NULL, 'd' },
@@ -1496,6 +1489,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		{ "freeze-timeout", required_argument, NULL, 'Z' },
 		{ "bwlimit", required_argument, NULL, 'B' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "ignore-check", no_argument, NULL, 'K' },
 		{ "inspect", no_argument, NULL, 'i' },
 		{ "compress", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1506,6 +1500,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 	struct agent_target t;
 	struct proto_inventory inv;
 	const char *to = NULL, *tok = NULL, *tokfile = NULL, *specs[PROTO_MAX_DISKS];
+	const char *proxy = NULL, *listen = NULL;
 	char paths[PROTO_MAX_DISKS][SRC_PATH_MAX], err[AGENT_ERR_MAX];
 	uint64_t v, t0, total_size = 0, unused = 0, send_total = 0, chunk = BM_CHUNK_DEFAULT;
 	uint8_t handoff = 0;
@@ -1513,7 +1508,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 	unsigned retries = 8, sync_interval = 0, freeze_timeout = 60;
 	char state_dir[300] = STATE_DIR_DEFAULT;
 	const char *format = NULL;
-	int inspect = 0;
+	int inspect = 0, ignore_check = 0;
 	size_t nspec = 0, i;
 
 	memset(&t, 0, sizeof(t));
@@ -1523,6 +1518,8 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': to = optarg; break;
+		case 'P': proxy = optarg; break;
+		case 'l': listen = optarg; break;
 		case 't': tok = optarg; break;
 		case 'T': tokfile = optarg; break;
 		case 'c': checksum = 1; break;
@@ -1614,6 +1611,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 			format = strcmp(optarg, "vpc") ? optarg : "vhd";
 			break;
 		case 'i': inspect = 1; break;
+		case 'K': ignore_check = 1; break;
 		case 'R': restart = 1; break;
 		case 'z': freeze = 1; break;
 		case 'r':
@@ -1683,12 +1681,30 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		fprintf(stderr, "ferry: migrate: unexpected argument '%s'\n", argv[optind]);
 		return AGENT_EXIT_USAGE;
 	}
-	if (agent_parse_to(to, &t, err, sizeof(err)) ||
+	if (agent_parse_target(to, listen, proxy, &t, err, sizeof(err)) ||
 	    agent_load_token(tok, tokfile, &t.token, err, sizeof(err))) {
 		fprintf(stderr, "ferry: %s\n", err);
 		return AGENT_EXIT_USAGE;
 	}
 	t0 = time_now_ms();
+	if (!sync_mode && !import_mode) {
+		/* The checks of `ferry check` first (the seed tool's --check):
+		 * a FAIL stops here, before anything is sent. */
+		static struct check_result cres;
+		struct check_opts co = { .target = &t, .disks = specs, .ndisks = nspec,
+					 .chunk = (uint32_t)chunk, .out = stdout, .json = m.json };
+
+		if (check_run(&co, &cres) == 0 && cres.count[CHECK_FAIL]) {
+			if (!ignore_check) {
+				fprintf(stderr, "ferry: error: %u check(s) failed (above): fix them, or "
+						"run with --ignore-check\n", cres.count[CHECK_FAIL]);
+				mem_wipe(&t.token, sizeof(t.token));
+				return AGENT_EXIT_CHECK;
+			}
+			log_info("%u check(s) failed; going on (--ignore-check)",
+				 cres.count[CHECK_FAIL]);
+		}
+	}
 	t.busy_s = 30;
 	m.t_start_ms = t0;
 	m.bw_burst = (uint32_t)chunk;
@@ -1763,7 +1779,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 	}
 	if (map_disks(&m, &inv))
 		goto out_conn;
-	print_plan(&m, t.text);
+	print_plan(&m, conn.peer);
 	m.plan.chunk = (uint32_t)chunk;
 	m.plan.flags = (uint8_t)((checksum ? PROTO_PLAN_CHECKSUM : 0) | (grow ? PROTO_PLAN_GROW : 0));
 	m.plan.ndisks = m.n;

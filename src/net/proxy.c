@@ -63,28 +63,38 @@ static int proxy_unescape(const char *s, size_t len, char *dst, size_t cap)
 	return 0;
 }
 
-/* Quotes a URL for an error without its password: user:***@host. */
+/*
+ * Quotes a URL for an error without its password, erring on the side of
+ * masking: from the first ':' after the scheme to the last '@' anywhere
+ * (a password may hold an unescaped '/' or '@'); with no '@', whatever
+ * follows the last ':' unless it is a port ("http://alice:secret").
+ */
 static void proxy_redact(const char *url, char *out, size_t cap)
 {
-	const char *auth = strstr(url, "://"), *at, *end, *colon;
+	const char *auth = strstr(url, "://"), *at, *from = NULL, *to = NULL;
 	size_t o = 0, i, n = strlen(url);
 
-	auth = auth ? auth + 3 : url;
-	end = auth + strcspn(auth, "/?#");
-	at = NULL;
-	for (i = 0; auth + i < end; i++)
-		if (auth[i] == '@')
-			at = auth + i;
-	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
 	if (cap == 0)
 		return;
+	auth = auth ? auth + 3 : url;
+	at = strrchr(auth, '@');
+	if (at) {
+		from = memchr(auth, ':', (size_t)(at - auth));
+		to = at;
+	} else if ((from = strrchr(auth, ':'))) {
+		to = from + 1 + strspn(from + 1, "0123456789");
+		if (*to == 0 || *to == '/')
+			from = NULL;
+		else
+			to = url + n;
+	}
 	for (i = 0; i < n && o + 4 < cap && i < 120; i++) {
 		unsigned char ch = (unsigned char)url[i];
 
-		if (colon && url + i == colon + 1) {
+		if (from && url + i == from + 1) {
 			memcpy(out + o, "***", 3);
 			o += 3;
-			i = (size_t)(at - url) - 1;
+			i = (size_t)(to - url) - 1;
 			continue;
 		}
 		out[o++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
@@ -133,8 +143,9 @@ int net_proxy_parse(const char *url, struct net_proxy *p, char *err, size_t errc
 	}
 	end = auth + strcspn(auth, "/?#");
 	if (*end && strcmp(end, "/")) {
-		snprintf(err, errcap, "proxy URL '%s': want http://[USER:PASS@]HOST:PORT, "
-				      "without a path",
+		snprintf(err, errcap,
+			 "proxy URL '%s': want http://[USER:PASS@]HOST:PORT, "
+			 "without a path",
 			 shown);
 		return -EINVAL;
 	}
@@ -171,8 +182,9 @@ int net_proxy_parse(const char *url, struct net_proxy *p, char *err, size_t errc
 	/* No default port: 3128, 8080 and 1080 are all common guesses. */
 	if (net_split_hostport(hp, 0, p->host, sizeof(p->host), &p->port) || !p->host[0]) {
 		net_proxy_wipe(p);
-		snprintf(err, errcap, "proxy URL '%s': want http://[USER:PASS@]HOST:PORT "
-				      "(the port is required)",
+		snprintf(err, errcap,
+			 "proxy URL '%s': want http://[USER:PASS@]HOST:PORT "
+			 "(the port is required)",
 			 shown);
 		return -EINVAL;
 	}
@@ -190,8 +202,7 @@ void net_proxy_text(const struct net_proxy *p, char *buf, size_t cap)
 {
 	int v6 = strchr(p->host, ':') != NULL;
 
-	snprintf(buf, cap, "%s%s%s:%u", v6 ? "[" : "", p->host, v6 ? "]" : "",
-		 (unsigned)p->port);
+	snprintf(buf, cap, "%s%s%s:%u", v6 ? "[" : "", p->host, v6 ? "]" : "", (unsigned)p->port);
 }
 
 int net_proxy_reply(const char *buf, size_t len, size_t *head_len, unsigned *status, char *line,
@@ -254,7 +265,7 @@ int net_proxy_reply(const char *buf, size_t len, size_t *head_len, unsigned *sta
 static void proxy_base64(const uint8_t *in, size_t n, char *out)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t i, o = 0;
 
 	for (i = 0; i + 2 < n; i += 3) {
@@ -286,7 +297,7 @@ static void proxy_base64(const uint8_t *in, size_t n, char *out)
 static int proxy_send(int fd, const char *p, size_t n, uint64_t deadline)
 {
 	while (n > 0) {
-		struct pollfd pfd = { fd, POLLOUT, 0 };
+		struct pollfd pfd = {fd, POLLOUT, 0};
 		uint64_t now = time_now_ms();
 		ssize_t w;
 		int r;
@@ -315,7 +326,7 @@ static int proxy_read_head(int fd, char *buf, size_t *len, size_t *head_len, uns
 			   char *line, size_t linecap, uint64_t deadline)
 {
 	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
+		struct pollfd pfd = {fd, POLLIN, 0};
 		uint64_t now = time_now_ms();
 		ssize_t got;
 		int r;
@@ -429,8 +440,9 @@ int net_connect_proxy(const char *proxy_url, const char *host, uint16_t port, in
 		goto fail;
 	}
 	if (r == -EBADMSG) {
-		snprintf(err, errcap, "%s does not answer like an HTTP proxy (no 'HTTP/1.x NNN' "
-				      "status line)",
+		snprintf(err, errcap,
+			 "%s does not answer like an HTTP proxy (no 'HTTP/1.x NNN' "
+			 "status line)",
 			 ptext);
 		goto fail;
 	}
@@ -458,8 +470,9 @@ int net_connect_proxy(const char *proxy_url, const char *host, uint16_t port, in
 	/* TLS starts with our ClientHello: a proxy that already sent tunnel
 	 * bytes is confused, and they would be lost. */
 	if (len != head_len) {
-		snprintf(err, errcap, "proxy %s sent %zu bytes after its CONNECT reply, before TLS "
-				      "started",
+		snprintf(err, errcap,
+			 "proxy %s sent %zu bytes after its CONNECT reply, before TLS "
+			 "started",
 			 ptext, len - head_len);
 		r = -EPROTO;
 		goto fail;
