@@ -10,18 +10,20 @@ H_TOKEN=
 H_PID=
 H_LOG=
 
-# h_serve NAME=PATH...: starts the receiver (one session, then exit) and
-# waits for its port.
+# h_serve NAME=PATH...: starts the receiver and waits for its port. It
+# exits after one migration session, or with H_ONCE=0 lives on across
+# sessions (resume tests) until a finished migration or the case's end.
 h_serve() {
 	local args=() d
 	for d in "$@"; do
 		args+=(--disk "$d")
 	done
+	[ "${H_ONCE:-1}" = 1 ] && args+=(--once)
 	H_TOKEN=$("$FERRY" token)
 	H_LOG=$Q_TMP/serve.$RANDOM.log
 	: >"$H_LOG.result"
 	timeout -k 5 "${H_TIMEOUT:-300}" "$FERRY_INIT" serve --listen 127.0.0.1:0 \
-		--token "$H_TOKEN" --result "$H_LOG.result" --once "${args[@]}" \
+		--token "$H_TOKEN" --result "$H_LOG.result" "${args[@]}" \
 		>"$H_LOG" 2>&1 &
 	H_PID=$!
 	Q_PIDS+=("$H_PID")
@@ -199,4 +201,56 @@ p_stop() {
 h_applied() {
 	sed -n 's/.*: \([0-9]*\) bytes of DATA applied in this session/\1/p' "$1" |
 		awk '{ s += $1 } END { print s + 0 }'
+}
+
+# h_corrupter SRC DST OFF ONCE: in the background, waits until DST holds
+# SRC's 64 KiB chunk at OFF (ferry wrote it), then overwrites 4 KiB of it
+# behind ferry's back - once, or again and again (ONCE=always). Sets
+# CORRUPTER; its output file says "ready" and "corrupted".
+h_corrupter() {
+	python3 - "$@" >"$Q_TMP/corrupter.out" <<'PY' &
+import os, sys, time
+src, dst, off, once = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "once"
+with open(src, "rb") as f:
+    f.seek(off)
+    want = f.read(65536)
+print("ready", flush=True)
+end = time.time() + 240
+while time.time() < end:
+    fd = os.open(dst, os.O_RDWR)
+    if os.pread(fd, 65536, off) == want:
+        os.pwrite(fd, b"\xa5" * 4096, off + 8192)
+        os.fsync(fd)
+        if once:
+            print("corrupted", flush=True)
+            sys.exit(0)
+    os.close(fd)
+    time.sleep(0.002)
+PY
+	CORRUPTER=$!
+	local i
+	for i in $(seq 1 200); do
+		grep -q ready "$Q_TMP/corrupter.out" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	q_fail "the corrupter did not start"
+}
+
+# h_data_chunk IMG FROM_MIB: the offset of the first 64 KiB chunk at or
+# after FROM_MIB that is nearly all data (not zeros).
+h_data_chunk() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+f = open(sys.argv[1], "rb")
+off = int(sys.argv[2]) << 20
+while True:
+    f.seek(off)
+    b = f.read(65536)
+    if len(b) < 65536:
+        sys.exit("no data chunk")
+    if b.count(0) < 1000:
+        print(off)
+        break
+    off += 65536
+PY
 }

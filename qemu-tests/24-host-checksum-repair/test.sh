@@ -10,57 +10,12 @@ q_need "$FERRY" "$FERRY_INIT" mkfs.ext4 python3
 src=$Q_TMP/src.img
 h_mkdisk bare "$src" 96 60
 # A chunk holding file data, well past the first MiB (held back to the end).
-target=$(python3 - "$src" <<'PY'
-import sys
-f = open(sys.argv[1], "rb")
-off = 8 << 20
-while True:
-    f.seek(off)
-    b = f.read(65536)
-    if len(b) < 65536:
-        sys.exit("no data chunk")
-    if b.count(0) < 1000:
-        print(off)
-        break
-    off += 65536
-PY
-)
-
-# corrupt DST OFF ONCE: waits until ferry wrote the chunk, then overwrites
-# it (once, or again and again).
-corrupt() {
-	python3 - "$src" "$1" "$target" "$2" >"$Q_TMP/corrupter.out" <<'PY' &
-import os, sys, time
-src, dst, off, once = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "once"
-with open(src, "rb") as f:
-    f.seek(off)
-    want = f.read(65536)
-print("ready", flush=True)
-end = time.time() + 120
-while time.time() < end:
-    fd = os.open(dst, os.O_RDWR)
-    if os.pread(fd, 65536, off) == want:
-        os.pwrite(fd, b"\xa5" * 4096, off + 8192)
-        os.fsync(fd)
-        if once:
-            print("corrupted", flush=True)
-            sys.exit(0)
-    os.close(fd)
-    time.sleep(0.001)
-PY
-	CORRUPTER=$!
-	local i
-	for i in $(seq 1 200); do
-		grep -q ready "$Q_TMP/corrupter.out" 2>/dev/null && return 0
-		sleep 0.02
-	done
-	q_fail "the corrupter did not start"
-}
+target=$(h_data_chunk "$src" 8)
 
 # 1. Corrupted once: detected, sent again, identical at the end.
 truncate -s 96M "$Q_TMP/dst1.img"
 h_serve "vda=$Q_TMP/dst1.img"
-corrupt "$Q_TMP/dst1.img" once
+h_corrupter "$src" "$Q_TMP/dst1.img" "$target" once
 "$FERRY" migrate --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$src" --checksum --json \
 	--flush-every 4 >"$Q_TMP/ev1" 2>"$Q_TMP/err1" || q_fail "migrate exited $?: $(tail -n 3 "$Q_TMP/err1")"
 h_wait_serve || true
@@ -73,7 +28,7 @@ cmp "$src" "$Q_TMP/dst1.img" || q_fail "destination differs from the source afte
 # 2. Corrupted again and again: the migration fails, loudly.
 truncate -s 96M "$Q_TMP/dst2.img"
 h_serve "vda=$Q_TMP/dst2.img"
-corrupt "$Q_TMP/dst2.img" always
+h_corrupter "$src" "$Q_TMP/dst2.img" "$target" always
 rc=0
 "$FERRY" migrate --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$src" --checksum \
 	>/dev/null 2>"$Q_TMP/err2" || rc=$?

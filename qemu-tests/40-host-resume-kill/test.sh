@@ -32,20 +32,8 @@ for t in $(seq 1 "$trials"); do
 	dst=$Q_TMP/dst.img
 	rm -f "$dst"
 	truncate -s 96M "$dst"
-	H_TIMEOUT=120 h_serve "vda=$dst"
-	# The receiver lives across sessions here: no --once.
-	kill "$H_PID" 2>/dev/null; wait "$H_PID" 2>/dev/null || true
-	H_LOG=$Q_TMP/serve.t$t.log
-	: >"$H_LOG.result"
-	timeout -k 5 120 "$FERRY_INIT" serve --listen 127.0.0.1:0 --token "$H_TOKEN" \
-		--result "$H_LOG.result" --disk "vda=$dst" >"$H_LOG" 2>&1 &
-	H_PID=$!
-	Q_PIDS+=("$H_PID")
-	for _ in $(seq 1 100); do
-		H_PORT=$(sed -n 's/^FERRY READY port=\([0-9]*\).*/\1/p' "$H_LOG.result")
-		[ -n "$H_PORT" ] && break
-		sleep 0.05
-	done
+	# The receiver lives across sessions here.
+	H_ONCE=0 H_TIMEOUT=120 h_serve "vda=$dst"
 	at=$(python3 -c "import random; print(random.randrange(1 << 20, $wire - (1 << 20)))")
 	h_proxy "$H_PORT" --after "$at" --kill-pidfile "$Q_TMP/agent.pid"
 	"$FERRY" migrate --to "127.0.0.1:$P_PORT" --token "$H_TOKEN" --disk "$src=vda" \

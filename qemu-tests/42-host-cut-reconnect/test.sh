@@ -9,19 +9,8 @@ q_need "$FERRY" "$FERRY_INIT" mkfs.ext4 python3
 src=$Q_TMP/src.img dst=$Q_TMP/dst.img
 h_mkdisk bare "$src" 96 56
 truncate -s 96M "$dst"
-h_serve "vda=$dst"
-# The receiver must outlive the cut session: restart it without --once.
-kill "$H_PID"; wait "$H_PID" 2>/dev/null || true
-: >"$H_LOG.result"
-timeout -k 5 120 "$FERRY_INIT" serve --listen 127.0.0.1:0 --token "$H_TOKEN" \
-	--result "$H_LOG.result" --disk "vda=$dst" >"$H_LOG" 2>&1 &
-H_PID=$!
-Q_PIDS+=("$H_PID")
-for _ in $(seq 1 100); do
-	H_PORT=$(sed -n 's/^FERRY READY port=\([0-9]*\).*/\1/p' "$H_LOG.result")
-	[ -n "$H_PORT" ] && break
-	sleep 0.05
-done
+# The receiver must outlive the cut session.
+H_ONCE=0 h_serve "vda=$dst"
 h_proxy "$H_PORT" --after $((25 << 20)) --cut
 "$FERRY" migrate --to "127.0.0.1:$P_PORT" --token "$H_TOKEN" --disk "$src=vda" --flush-every 4 \
 	--state-dir "$Q_TMP/st" --json >"$Q_TMP/ev.json" 2>"$Q_TMP/err" ||

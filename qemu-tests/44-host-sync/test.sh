@@ -11,21 +11,6 @@
 . "$(dirname "$0")/../host.sh"
 q_need "$FERRY" "$FERRY_INIT" mkfs.ext4 debugfs e2fsck python3
 
-serve_persistent() { # DST
-	H_LOG=$Q_TMP/serve.$RANDOM.log
-	: >"$H_LOG.result"
-	H_TOKEN=$("$FERRY" token)
-	"$FERRY_INIT" serve --listen 127.0.0.1:0 --token "$H_TOKEN" --result "$H_LOG.result" \
-		--disk "vda=$1" >"$H_LOG" 2>&1 &
-	H_PID=$!
-	Q_PIDS+=("$H_PID")
-	for _ in $(seq 1 100); do
-		H_PORT=$(sed -n 's/^FERRY READY port=\([0-9]*\).*/\1/p' "$H_LOG.result")
-		[ -n "$H_PORT" ] && return 0
-		sleep 0.05
-	done
-	q_fail "receiver did not start"
-}
 wait_event() { # FILE REGEX SECONDS
 	for _ in $(seq 1 $(($3 * 10))); do
 		grep -q -E "$2" "$1" && return 0
@@ -44,7 +29,7 @@ change() { # IMG MIB NAME: a new file of MIB MiB, and one old file deleted
 src=$Q_TMP/a.src dst=$Q_TMP/a.dst
 h_mkdisk bare "$src" 128 48
 truncate -s 128M "$dst"
-serve_persistent "$dst"
+H_ONCE=0 h_serve "vda=$dst"
 "$FERRY" migrate --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$src=vda" --sync-interval 1s \
 	--state-dir "$Q_TMP/sta" --json >"$Q_TMP/a.json" 2>"$Q_TMP/a.err" &
 agent=$!
@@ -69,7 +54,7 @@ h_fsck "$dst"
 src=$Q_TMP/b.src dst=$Q_TMP/b.dst
 h_mkdisk bare "$src" 96 32
 truncate -s 96M "$dst"
-serve_persistent "$dst"
+H_ONCE=0 h_serve "vda=$dst"
 args=(--to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$src=vda" --state-dir "$Q_TMP/stb")
 "$FERRY" migrate "${args[@]}" --sync-interval 1h --json >"$Q_TMP/b1.json" 2>"$Q_TMP/b1.err" &
 agent=$!

@@ -1687,6 +1687,9 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		return AGENT_EXIT_USAGE;
 	}
 	t0 = time_now_ms();
+	/* A session of ours that just died may still hold the destination:
+	 * the checks and the migration wait for it to let go. */
+	t.busy_s = 30;
 	if (!sync_mode && !import_mode) {
 		/* The checks of `ferry check` first (the seed tool's --check):
 		 * a FAIL stops here, before anything is sent. */
@@ -1705,7 +1708,6 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 				 cres.count[CHECK_FAIL]);
 		}
 	}
-	t.busy_s = 30;
 	m.t_start_ms = t0;
 	m.bw_burst = (uint32_t)chunk;
 	m.bw_tokens = (double)chunk;
