@@ -160,7 +160,7 @@ int state_load(const char *path, struct mstate *s, char *err, size_t errcap)
 	if (next_line(buf, len, &pos, line, sizeof(line)) != 1 || strncmp(line, "dest ", 5) ||
 	    strlen(line + 5) >= sizeof(s->dest))
 		return bad(err, errcap, path, "bad dest line");
-	snprintf(s->dest, sizeof(s->dest), "%s", line + 5);
+	memcpy(s->dest, line + 5, strlen(line + 5) + 1);
 	if (next_line(buf, len, &pos, line, sizeof(line)) != 1 || sscanf(line, "disks %u", &n) != 1 ||
 	    n == 0 || n > PROTO_MAX_DISKS)
 		return bad(err, errcap, path, "bad disks line");
