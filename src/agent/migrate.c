@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +86,7 @@ struct src {
 	char dst[PROTO_NAME_MAX];	/* "" until mapped */
 	struct bm_disk bm;
 	int fd;
+	int dfd;			/* O_DIRECT on a block device, or -1 */
 	struct img *img;		/* an image file (ferry import), or NULL */
 	char format[16];		/* --format for it, "" = detect */
 };
@@ -137,7 +139,8 @@ static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to);
 
 static struct src srcs[PROTO_MAX_DISKS];
 static struct agent_conn conn;
-static uint8_t rbuf[READ_MAX];
+/* Aligned for O_DIRECT reads of block devices. */
+static uint8_t rbuf[READ_MAX] __attribute__((aligned(4096)));
 static uint8_t hbuf[64];
 
 static int fail(struct mig *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -599,7 +602,19 @@ static int src_read(struct src *s, uint8_t *buf, size_t n, uint64_t off, char *e
 
 	if (s->img)
 		return img_read(s->img, buf, n, off, err, errcap);
-	if ((r = pread_full(s->fd, buf, n, off)))
+	/*
+	 * A block device is read with O_DIRECT: a mounted filesystem writes
+	 * file data straight to the device, while its metadata buffers can
+	 * pin a page of the device's cache that also holds data blocks (1 KiB
+	 * blocks) - a cached read would return those blocks stale, and no
+	 * fadvise can drop a pinned page.
+	 */
+	if (s->dfd >= 0 && ((uintptr_t)buf % 4096) == 0 && off % s->bm.lsec == 0 &&
+	    n % s->bm.lsec == 0)
+		r = pread_full(s->dfd, buf, n, off);
+	else
+		r = pread_full(s->fd, buf, n, off);
+	if (r)
 		snprintf(err, errcap, "%s: reading %zu bytes at offset %llu: %s", s->path, n,
 			 (unsigned long long)off, strerror(-r));
 	return r;
@@ -815,6 +830,11 @@ static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to)
 	if (last > d->nchunks)
 		last = d->nchunks;
 	m->pg.disk = s->dst;
+	/* Read what is on the device now: file data reaches the disk without
+	 * passing through the block device's page cache, so pages cached by
+	 * an earlier pass may be stale. */
+	if (s->fd >= 0)
+		posix_fadvise(s->fd, 0, 0, POSIX_FADV_DONTNEED);
 	while (c < last) {
 		uint32_t nq = 0, k;
 		size_t nd = 0;
@@ -1207,7 +1227,9 @@ static void src_free(struct src *s)
 	}
 	if (s->fd >= 0)
 		close(s->fd);
-	s->fd = -1;
+	if (s->dfd >= 0)
+		close(s->dfd);
+	s->fd = s->dfd = -1;
 }
 
 static int sync_pass(struct mig *m)
@@ -1745,6 +1767,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		char whole[SRC_PATH_MAX];
 
 		srcs[i].fd = -1;
+		srcs[i].dfd = -1;
 		srcs[i].img = NULL;
 		whole[0] = 0;
 		if (!import_mode && src_is_partition(srcs[i].path, whole, sizeof(whole))) {
@@ -1767,6 +1790,13 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 			if (srcs[i].fd < 0) {
 				fail(&m, "%s: %s", srcs[i].path, strerror(errno));
 				goto out;
+			}
+			{
+				struct stat st;
+
+				if (fstat(srcs[i].fd, &st) == 0 && S_ISBLK(st.st_mode))
+					srcs[i].dfd = open(srcs[i].path,
+							   O_RDONLY | O_DIRECT | O_CLOEXEC);
 			}
 		}
 		total_size += srcs[i].bm.size;
