@@ -519,13 +519,21 @@ static void qcow2_refusals(void)
 	img_open(q3, "vmdk", &im, err, sizeof(err));
 	ok(!im && !strcmp(err, META "--format vmdk but the file is qcow2 (magic QFI\\xfb)"),
 	   "--format vmdk on a qcow2: \"%s\"", err);
+	if (im) /* opened though it should not have: no leak */
+		img_close(im), im = NULL;
 	img_open(P("disk.raw"), "qcow2", &im, err, sizeof(err));
 	ok(!im && strstr(err, "--format qcow2 but the file is raw"), "--format qcow2 on raw: %s",
 	   err);
+	if (im) /* opened though it should not have: no leak */
+		img_close(im), im = NULL;
 	img_open(q3, "raw", &im, err, sizeof(err));
 	ok(!im && strstr(err, "--format raw but the file is qcow2"), "--format raw on qcow2");
+	if (im) /* opened though it should not have: no leak */
+		img_close(im), im = NULL;
 	img_open(q3, "qed", &im, err, sizeof(err));
 	ok(!im && strstr(err, "unknown format \"qed\""), "unknown --format refused");
+	if (im) /* opened though it should not have: no leak */
+		img_close(im), im = NULL;
 	sh("qemu-img create -q -f vhdx '%s' 1M >/dev/null", P("x.vhdx"));
 	refused("x.vhdx", NULL, META, "vhdx images are not supported");
 	sh("qemu-img create -q -f vdi '%s' 1M >/dev/null", P("x.vdi"));
