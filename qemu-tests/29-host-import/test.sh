@@ -68,7 +68,8 @@ rc=0
 "$FERRY" import --inspect --format vmdk "$Q_TMP/v3.qcow2" 2>"$Q_TMP/e2" || rc=$?
 [ "$rc" = 1 ] && grep -q "failed to obtain the metadata of the image file: --format vmdk but the file is qcow2" "$Q_TMP/e2" ||
 	q_fail "a format mismatch was not refused: $(cat "$Q_TMP/e2")"
-truncate -s 64M "$Q_TMP/small.img"
+head -c 64M /dev/urandom >"$Q_TMP/small.img"
+before=$(sha256sum <"$Q_TMP/small.img")
 h_serve "vda=$Q_TMP/small.img"
 rc=0
 "$FERRY" import "$Q_TMP/v3.qcow2" --disk vda --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" \
@@ -76,4 +77,5 @@ rc=0
 h_wait_serve || true
 [ "$rc" = 1 ] && grep -q "the storage space of the target device is too small" "$Q_TMP/e3" ||
 	q_fail "a too-small destination was not refused: $(cat "$Q_TMP/e3")"
+[ "$before" = "$(sha256sum <"$Q_TMP/small.img")" ] || q_fail "a refused import wrote to the disk"
 echo "ok: 8 images imported identical with about their allocated bytes on the wire; backing file, format mismatch and too-small refused"

@@ -55,6 +55,8 @@ for t in $(seq 1 "$trials"); do
 	[ "$again" -le $((window_mib << 20)) ] ||
 		q_fail "trial $t (killed at byte $at): $again bytes applied twice, more than one $window_mib MiB flush window"
 	[ "$again" -gt "$worst" ] && worst=$again
+	echo "$again" >>"$Q_TMP/again"
 	rm -rf "$Q_TMP/st"
 done
-echo "ok: $trials kills at random byte offsets of $wire; every result identical; at most $worst bytes applied twice (window $((window_mib << 20)))"
+median=$(sort -n "$Q_TMP/again" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+echo "ok: $trials kills at random byte offsets of $wire; every result identical; bytes applied twice: max $worst, median $median (window $((window_mib << 20)))"

@@ -318,6 +318,163 @@ static void test_engine(void)
 	}
 }
 
+/* The destination's planner: a PLAN is checked against the inventory
+ * before anything opens, and every DATA / HASHES? against the plan. */
+static void test_plan(void)
+{
+	static struct proto_inventory inv;
+	static struct proto_plan plan;
+	struct proto_srv s;
+	struct proto_act a;
+	struct proto_hello h;
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct wbuf w;
+	uint8_t proof[PROTO_PROOF_LEN];
+	static uint8_t data[8192];
+
+	memset(&inv, 0, sizeof(inv));
+	inv.ndisks = 2;
+	strcpy(inv.disks[0].name, "vda");
+	inv.disks[0].size = 10ull << 30;
+	inv.disks[0].lsec = inv.disks[0].psec = 512;
+	strcpy(inv.disks[1].name, "vdb");
+	inv.disks[1].size = 20ull << 30;
+	inv.disks[1].lsec = inv.disks[1].psec = 512;
+	memset(proof, 7, sizeof(proof));
+	memset(&h, 0, sizeof(h));
+	h.ver_min = h.ver_max = PROTO_VERSION;
+	memcpy(h.proof, proof, sizeof(proof));
+
+#define START()                                                                          \
+	do {                                                                             \
+		proto_srv_init(&s, proof, &inv);                                         \
+		wbuf_init(&w, out, sizeof(out));                                         \
+		proto_enc_hello(&w, &h);                                                 \
+		one_frame(&w, &rx, &f);                                                  \
+		proto_srv_input(&s, &f, &a);                                             \
+	} while (0)
+#define SEND_PLAN()                                                                      \
+	do {                                                                             \
+		wbuf_init(&w, out, sizeof(out));                                         \
+		proto_enc_plan(&w, &plan);                                               \
+		one_frame(&w, &rx, &f);                                                  \
+		proto_srv_input(&s, &f, &a);                                             \
+	} while (0)
+
+	memset(&plan, 0, sizeof(plan));
+	plan.chunk = 65536;
+	plan.session = 1;
+	plan.ndisks = 1;
+	strcpy(plan.disks[0].dst, "vdb");
+	strcpy(plan.disks[0].src, "/dev/sda");
+	plan.disks[0].src_size = 20ull << 30;
+	plan.disks[0].lsec = 512;
+
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_PLAN && s.plan.disks[0].dst_index == 1 &&
+	   s.plan.disks[0].dst_size == 20ull << 30, "a plan that fits exactly is accepted");
+
+	plan.disks[0].src_size = (20ull << 30) + 512;
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_TOOSMALL &&
+	   strstr(a.text, "the storage space of the target device is too small: vdb is 20.0 GiB "
+			  "(21474836480 bytes), the source /dev/sda needs 20.0 GiB (21474836992 bytes)"),
+	   "one sector too big: the seed's words and both sizes (%s)", a.text);
+	plan.disks[0].src_size = 20ull << 30;
+
+	strcpy(plan.disks[0].dst, "vdc");
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_FAIL && strstr(a.text, "vdc does not exist") &&
+	   strstr(a.text, "vda (10.0 GiB)") && strstr(a.text, "vdb (20.0 GiB)"),
+	   "a missing disk is refused with the list of what exists (%s)", a.text);
+
+	plan.ndisks = 2;
+	strcpy(plan.disks[0].dst, "vda");
+	plan.disks[0].src_size = 1ull << 30;
+	plan.disks[1] = plan.disks[0];
+	strcpy(plan.disks[1].src, "/dev/sdb");
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_FAIL && strstr(a.text, "vda is named twice"),
+	   "the same destination twice is refused (%s)", a.text);
+
+	plan.ndisks = 1;
+	plan.disks[0].lsec = 4096;
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_FAIL && strstr(a.text, "sector sizes differ"),
+	   "a sector size mismatch is refused (%s)", a.text);
+	plan.disks[0].lsec = 512;
+
+	/* DATA and HASHES? are held to the plan. */
+	START();
+	SEND_PLAN();
+	{
+		struct proto_data d = { 0, PROTO_ENC_RAW, (1ull << 30) - 8192, 8192, NULL, 0 };
+		struct proto_hash_req q = { 0, 65536, (1ull << 30) - 65536, 65536 };
+
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_data_hdr(&w, &d);
+		wbuf_bytes(&w, data, sizeof(data));
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		is_int(a.kind, PROTO_ACT_WRITE, "DATA ending at the disk's end is written");
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_hash_req(&w, &q);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		is_int(a.kind, PROTO_ACT_HASH, "HASHES? of the last chunk");
+		d.off += 512;
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_data_hdr(&w, &d);
+		wbuf_bytes(&w, data, sizeof(data));
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FAIL && strstr(a.text, "outside the plan"),
+		   "DATA one sector past the end is refused (%s)", a.text);
+	}
+	START();
+	SEND_PLAN();
+	{
+		struct proto_data d = { 0, PROTO_ENC_RAW, 100, 512, NULL, 0 };
+
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_data_hdr(&w, &d);
+		wbuf_bytes(&w, data, 512);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FAIL, "DATA not on a sector boundary is refused");
+	}
+	START();
+	SEND_PLAN();
+	{
+		struct proto_data d = { 3, PROTO_ENC_ZERO, 0, 4096, NULL, 0 };
+
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_data_hdr(&w, &d);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FAIL, "DATA for a disk not in the plan is refused");
+	}
+	START();
+	{
+		struct proto_data d = { 0, PROTO_ENC_ZERO, 0, 4096, NULL, 0 };
+
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_data_hdr(&w, &d);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE,
+		   "DATA before a PLAN is refused: nothing is written before the plan");
+	}
+#undef START
+#undef SEND_PLAN
+}
+
 int main(void)
 {
 	test_frames();
@@ -325,5 +482,6 @@ int main(void)
 	test_inventory();
 	test_error_msg();
 	test_engine();
+	test_plan();
 	return tap_done();
 }
