@@ -1,7 +1,8 @@
 #!/bin/sh
 # make check: unit tests (ASan/UBSan), short fuzz runs, qemu-tests against
-# the real artifacts. Every part runs even if an earlier one failed; the
-# last line adds them up: "N passed, N failed, N skipped".
+# the real artifacts, and a smoke run of the benchmarks. Every part runs even
+# if an earlier one failed; the last line adds them up: "N passed, N failed,
+# N skipped".
 set -u
 cd "$(dirname "$0")/.."
 P=0 F=0 S=0
@@ -28,6 +29,8 @@ run() {
 run unit make --no-print-directory unit
 run fuzz make --no-print-directory fuzz
 run qemu-tests qemu-tests/run.sh
+# The benchmark harness at tiny sizes, one round: so it cannot rot.
+run bench-smoke bench/run.sh --smoke
 rm -f "$log"
 echo "$P passed, $F failed, $S skipped"
 [ "$F" = 0 ]
