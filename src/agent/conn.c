@@ -324,9 +324,12 @@ static int expect_inventory(struct agent_conn *ac, uint8_t type,
 	return 0;
 }
 
-/* While waiting for a booting destination, each attempt is short: a
- * connection QEMU's user network accepted before the guest listened
- * hangs rather than fails. */
+/* While waiting for a booting destination, attempts are short: a
+ * connection QEMU's user network accepted before the guest listened hangs
+ * rather than fails. They start at 500 ms and double up to 2 s, so a
+ * destination that just came up is found within half a second, and a slow
+ * one (a TLS handshake under emulation) still gets 2 s. */
+#define ATTEMPT_MS_FIRST 500
 #define ATTEMPT_MS 2000
 
 /* TLS (we are the client in both directions), HELLO with the proof,
@@ -340,7 +343,7 @@ static int open_session(const struct agent_target *t, int fd, const char *who,
 	struct wbuf w;
 	int r;
 
-	r = tls_client_connect(&t->token, fd, quick ? ATTEMPT_MS : HANDSHAKE_MS, &ac->tls, terr,
+	r = tls_client_connect(&t->token, fd, quick ? quick : HANDSHAKE_MS, &ac->tls, terr,
 			       sizeof(terr));
 	if (r) {
 		snprintf(err, errcap, "%s: TLS handshake failed: %s", who, terr);
@@ -387,7 +390,7 @@ static int try_connect(const struct agent_target *t, struct agent_conn *ac,
 		if (fd < 0)
 			return fd;
 	} else {
-		fd = net_connect(t->host, t->port, quick ? ATTEMPT_MS : CONNECT_MS);
+		fd = net_connect(t->host, t->port, quick ? quick : CONNECT_MS);
 		if (fd < 0) {
 			snprintf(err, errcap, "cannot connect to %s: %s", t->text, strerror(-fd));
 			return fd;
@@ -525,11 +528,16 @@ int agent_connect(const struct agent_target *t, struct agent_conn *ac,
 
 	uint64_t busy_deadline = time_now_ms() + (uint64_t)t->busy_s * 1000u;
 
+	int attempt_ms = ATTEMPT_MS_FIRST;
+
 	for (;;) {
 		tries++;
 		/* Short attempts while there is time left for more. */
 		r = try_connect(t, ac, inv,
-				time_now_ms() + HANDSHAKE_MS < deadline, err, errcap);
+				time_now_ms() + HANDSHAKE_MS < deadline ? attempt_ms : 0, err,
+				errcap);
+		if (attempt_ms < ATTEMPT_MS)
+			attempt_ms *= 2;
 		if (r == -EBUSY && time_now_ms() < busy_deadline) {
 			/* A session of ours that died may not have been noticed
 			 * yet: the destination lets it go when its socket closes. */
