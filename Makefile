@@ -1,7 +1,9 @@
 # ferry - one GNU Makefile, no configure. Overrides go in config.mak.
 #
 #   make          deps, musl sysroot, kernel, ferry + ferry-init, initramfs, ISO, PXE
-#   make check    everything above, then unit tests, short fuzz runs, qemu-tests
+#   make check    everything above, then unit tests, short fuzz runs (10 s each),
+#                 qemu-tests, a benchmark smoke run
+#   make fuzz     long fuzz runs (FUZZ_SECONDS, 300 s per target)
 #   make demo     the end-to-end demonstration in QEMU
 #
 # Built dependencies live in $(FERRY_CACHE) (outside the work tree) keyed
@@ -67,12 +69,12 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined
 	-Isrc -Iinit -DFERRY_VERSION='"fuzz"'
 FUZZ_SRC := $(wildcard src/fuzz/fuzz_*.c)
 FUZZERS := $(FUZZ_SRC:src/fuzz/%.c=$(F)/%)
-FUZZ_SECONDS ?= 10
+FUZZ_SECONDS ?= 300
 
 .SECONDARY:
 
 .PHONY: all deps sysroot kernel bins images check check-long unit fuzz fuzz-long qemu-tests \
-	demo bench clean distclean times
+	demo bench clean distclean times install
 
 all: deps images
 	$(Q)scripts/times.sh
@@ -161,6 +163,18 @@ bench: all
 
 times:
 	$(Q)scripts/times.sh
+
+# make install [DESTDIR=...] [PREFIX=...]: the binaries, the man pages and
+# the live images (for a boot loader, PXE server or cloud image import).
+PREFIX ?= /usr/local
+install: images
+	install -D -m 0755 $(OUT)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
+	install -D -m 0755 $(OUT)/ferry-init $(DESTDIR)$(PREFIX)/sbin/ferry-init
+	install -D -m 0644 doc/ferry.1 $(DESTDIR)$(PREFIX)/share/man/man1/ferry.1
+	install -D -m 0644 doc/ferry-init.8 $(DESTDIR)$(PREFIX)/share/man/man8/ferry-init.8
+	install -D -m 0644 $(OUT)/vmlinuz $(DESTDIR)$(PREFIX)/share/ferry/vmlinuz
+	install -D -m 0644 $(OUT)/initramfs.cpio.gz $(DESTDIR)$(PREFIX)/share/ferry/initramfs.cpio.gz
+	install -D -m 0644 $(OUT)/ferry-live.iso $(DESTDIR)$(PREFIX)/share/ferry/ferry-live.iso
 
 clean:
 	rm -rf $(M) $(H) $(F) $(OUT)

@@ -27,7 +27,7 @@ run() {
 	tally "$name"
 }
 run unit make --no-print-directory unit
-run fuzz make --no-print-directory fuzz
+run fuzz make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 run qemu-tests qemu-tests/run.sh
 # The benchmark harness at tiny sizes, one round: so it cannot rot.
 run bench-smoke bench/run.sh --smoke
