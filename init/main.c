@@ -39,7 +39,7 @@ static const char usage_text[] =
 	"\n"
 	"exit status: 0 ok, 1 failure, 2 usage\n";
 
-static void pid1_receiver(const struct init_config *cfg, struct serve_config *sc)
+static void pid1_receiver(struct serve_config *sc)
 {
 	unsigned backoff = 1;
 
@@ -83,7 +83,6 @@ static void pid1_receiver(const struct init_config *cfg, struct serve_config *sc
 		result_line("FERRY STATE restarting");
 		backoff = time_now_ms() - t0 > 10000 ? 1 : (backoff < 8 ? backoff * 2 : 8);
 		sleep(backoff);
-		(void)cfg;
 	}
 }
 
@@ -148,7 +147,7 @@ static void pid1_main(void)
 	sc.listen_port = cfg.listen_port;
 	sc.banner = 1;
 	log_info("token fingerprint %s", fp);
-	pid1_receiver(&cfg, &sc);
+	pid1_receiver(&sc);
 }
 
 static int load_token_arg(const char *tok, const char *file, struct tls_token *t,

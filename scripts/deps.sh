@@ -2,8 +2,21 @@
 # Installs the Debian packages the build, the tests and the demo need.
 # Idempotent: asks dpkg first and calls apt-get only for what is missing,
 # so a machine that has everything prints nothing and touches no network.
+#
+#   scripts/deps.sh                         the project's packages
+#   scripts/deps.sh [--no-services] PKG...  these instead (bench/deps.sh);
+#       --no-services keeps their install scripts from starting daemons
 set -eu
 
+tag=deps no_services=0
+if [ "${1:-}" = --no-services ]; then
+	no_services=1
+	shift
+fi
+if [ $# -gt 0 ]; then
+	PKGS="$*"
+	tag=${DEPS_TAG:-deps}
+else
 PKGS="musl-tools musl-dev busybox-static build-essential pkg-config cpio gzip xz-utils
 flex bison bc libelf-dev libssl-dev linux-source-6.1 dpkg-dev
 qemu-system-x86 qemu-utils ovmf ipxe-qemu xorriso isolinux syslinux syslinux-common
@@ -12,6 +25,8 @@ e2fsprogs fdisk gdisk libxxhash-dev libbearssl-dev clang llvm openssl python3 so
 tinyproxy-bin
 libext2fs-dev libblkid-dev libzstd-dev zlib1g-dev extlinux
 zstd lz4 bzip2 groff-base"
+
+fi
 
 missing=""
 for p in $PKGS; do
@@ -24,14 +39,25 @@ done
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
-	echo "deps: missing packages:$missing" >&2
-	echo "deps: run as root (or install them) and try again" >&2
+	echo "$tag: missing packages:$missing" >&2
+	echo "$tag: run as root (or install them) and try again" >&2
 	exit 1
 fi
-echo "deps: installing:$missing"
+echo "$tag: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 # The package lists may be old or absent on a fresh machine.
 apt-get -q update >/dev/null
+# policy-rc.d exiting 101 tells invoke-rc.d to start no service (e.g.
+# openssh-server's postinst would start a system sshd on :22).
+prc=/usr/sbin/policy-rc.d own_prc=0
+if [ "$no_services" = 1 ] && [ ! -e "$prc" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$prc"
+	chmod 755 "$prc"
+	own_prc=1
+fi
+rc=0
 # shellcheck disable=SC2086
-apt-get -q -y --no-install-recommends install $missing >/dev/null
-echo "deps: done"
+apt-get -q -y --no-install-recommends install $missing >/dev/null || rc=$?
+[ "$own_prc" = 1 ] && rm -f "$prc"
+[ "$rc" = 0 ] || { echo "$tag: apt-get install failed (exit $rc)" >&2; exit "$rc"; }
+echo "$tag: done"

@@ -55,8 +55,6 @@ int agent_recv(struct agent_conn *ac, struct proto_frame *f, int ms);
 /* Turns an ERROR frame into a sentence; returns a negative errno. */
 int agent_error_frame(const struct proto_frame *f, char *err, size_t errcap);
 
-/* JSON string with escapes into buf; returns buf. */
-const char *agent_json_str(const char *s, char *buf, size_t cap);
 
 int cmd_status(int argc, char **argv);
 int cmd_token(int argc, char **argv);

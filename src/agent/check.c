@@ -86,9 +86,9 @@ int check_format(const struct check_item *it, int json, char *buf, size_t cap)
 		n = snprintf(buf, cap,
 			     "{\"event\":\"check\",\"check\":%s,\"level\":\"%s\","
 			     "\"found\":%s,\"fix\":%s}",
-			     agent_json_str(it->name, a, sizeof(a)), check_level_name(it->level),
-			     agent_json_str(it->found, b, sizeof(b)),
-			     agent_json_str(it->fix, c, sizeof(c)));
+			     json_str(it->name, a, sizeof(a)), check_level_name(it->level),
+			     json_str(it->found, b, sizeof(b)),
+			     json_str(it->fix, c, sizeof(c)));
 	else
 		n = snprintf(buf, cap, "%s  %s%s%s", check_level_name(it->level), it->found,
 			     it->fix[0] ? "  \xe2\x80\x94 " : "", it->fix);

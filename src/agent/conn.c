@@ -588,30 +588,3 @@ void agent_bye(struct agent_conn *ac)
 	tls_close(ac->tls, 2000);
 	ac->tls = NULL;
 }
-
-const char *agent_json_str(const char *s, char *buf, size_t cap)
-{
-	size_t o = 0;
-
-	if (cap < 3) {
-		if (cap)
-			buf[0] = 0;
-		return buf;
-	}
-	buf[o++] = '"';
-	for (; *s && o + 8 < cap; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)ch;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", ch);
-		} else {
-			buf[o++] = (char)ch;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = 0;
-	return buf;
-}

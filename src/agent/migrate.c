@@ -234,8 +234,8 @@ static void print_plan(struct mig *m, const char *to)
 			snprintf(snd, sizeof(snd), "%llu", (unsigned long long)d->map_bytes);
 			snprintf(nparts, sizeof(nparts), "%zu", d->nparts);
 			snprintf(tbl, sizeof(tbl), "\"%s\"", d->table[0] ? d->table : "none");
-			progress_event(&m->pg, "plan", "source", agent_json_str(d->path, j1, sizeof(j1)),
-				       "destination", agent_json_str(m->s[i].dst, j2, sizeof(j2)),
+			progress_event(&m->pg, "plan", "source", json_str(d->path, j1, sizeof(j1)),
+				       "destination", json_str(m->s[i].dst, j2, sizeof(j2)),
 				       "size", sz, "table", tbl, "partitions", nparts, "send", snd,
 				       NULL);
 			continue;
@@ -292,8 +292,12 @@ static int send_plan(struct mig *m, int sync_all)
 			m->cmp_end[i] = size;
 			m->start[i] = size;
 		} else if (ok.resumed) {
+			/* From the destination, so bounded (PLAN_OK decoding checks
+			 * committed <= its size) and put back on a chunk boundary. */
+			uint64_t c = ok.committed[i] < size ? ok.committed[i] : size;
+
 			m->cmp_end[i] = 0;
-			m->start[i] = ok.committed[i] < size ? ok.committed[i] : size;
+			m->start[i] = c == size ? size : c - c % m->plan.chunk;
 			if (ok.committed[i] < m->st.d[i].acked)
 				log_info("%s: the destination committed less than we knew; sending from %llu",
 					 m->s[i].dst, (unsigned long long)m->start[i]);
@@ -305,20 +309,16 @@ static int send_plan(struct mig *m, int sync_all)
 	m->flush_seq = m->flush_acked = 0;
 	m->ring_head = m->ring_tail = 0;
 	m->since_flush = 0;
-	if (ok.resumed || m->cmp_end[0] || m->start[0]) {
-		uint64_t trusted = 0, cmp = 0;
+	if (!sync_all && (ok.resumed || m->cmp_end[0] || m->start[0])) {
+		char sz[32];
+		uint64_t cmp = 0;
 
-		for (i = 0; i < ok.n; i++) {
-			trusted += ok.resumed ? m->start[i] : 0;
+		for (i = 0; i < ok.n; i++)
 			cmp += m->cmp_end[i];
-		}
-		if (!sync_all)
-			log_info("resuming session %016llx: %s by the destination, %s to compare by hashes",
-				 (unsigned long long)m->plan.session,
-				 ok.resumed ? "trusting what was committed" : "session lost",
-				 fmt_bytes(cmp, m->err, sizeof(m->err)));
-		m->err[0] = 0;
-		(void)trusted;
+		log_info("resuming session %016llx: %s by the destination, %s to compare by hashes",
+			 (unsigned long long)m->plan.session,
+			 ok.resumed ? "trusting what was committed" : "session lost",
+			 fmt_bytes(cmp, sz, sizeof(sz)));
 	}
 	return 0;
 }
@@ -636,8 +636,8 @@ static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 			return -1;
 		m->bytes_read += n;
 		while (p < n) {
-			size_t q = p;
-			int zero = mem_is_zero(rbuf + p, n - p < chunk ? n - p : chunk);
+			size_t q = p + (n - p < chunk ? n - p : chunk);
+			int zero = mem_is_zero(rbuf + p, q - p);
 
 			/* Extend the run while chunks keep the same zero-ness. */
 			while (q < n) {
@@ -1064,7 +1064,7 @@ static int finish(struct mig *m, uint8_t handoff, int grow, struct proto_report 
 			progress_event(&m->pg, "report",
 				       "level", rep->line[i].level == PROTO_PASS ? "\"pass\"" :
 				       rep->line[i].level == PROTO_WARN ? "\"warn\"" : "\"fail\"",
-				       "text", agent_json_str(rep->line[i].text, t, sizeof(t)), NULL);
+				       "text", json_str(rep->line[i].text, t, sizeof(t)), NULL);
 		}
 	}
 	return 0;
@@ -1261,10 +1261,8 @@ static int sync_pass(struct mig *m)
 
 static int sync_loop(struct mig *m, unsigned interval)
 {
-	struct sigaction sa;
 	unsigned pass = 1;
 
-	(void)sa;
 	log_info("in step: incremental passes every %u s; SIGUSR1 cuts over, SIGINT stops",
 		 interval);
 	for (;;) {
@@ -1465,11 +1463,11 @@ static int inspect_images(const char *const *specs, size_t n, const char *format
 			printf("{\"event\":\"image\",\"path\":%s,\"format\":\"%s\",\"subformat\":\"%s\","
 			       "\"virtual_size\":%llu,\"file_size\":%llu,\"allocated\":%llu,"
 			       "\"features\":%s,\"warnings\":%s}\n",
-			       agent_json_str(path, j1, sizeof(j1)), info.format, info.subformat,
+			       json_str(path, j1, sizeof(j1)), info.format, info.subformat,
 			       (unsigned long long)info.virtual_size, (unsigned long long)info.file_size,
 			       (unsigned long long)info.allocated,
-			       agent_json_str(info.features, j2, sizeof(j2)),
-			       agent_json_str(info.warnings, j3, sizeof(j3)));
+			       json_str(info.features, j2, sizeof(j2)),
+			       json_str(info.warnings, j3, sizeof(j3)));
 		} else {
 			printf("%s: %s%s%s, virtual size %s (%llu bytes), file %s, allocated %s%s%s%s%s\n",
 			       path, info.format, info.subformat[0] ? " " : "", info.subformat,
@@ -1873,7 +1871,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 
 			snprintf(a1, sizeof(a1), "%u", attempt + 1);
 			progress_event(&m.pg, "reconnect", "attempt", a1, "reason",
-				       agent_json_str(m.err, e1, sizeof(e1)), NULL);
+				       json_str(m.err, e1, sizeof(e1)), NULL);
 		}
 		sleep(backoff);
 		backoff = backoff < 16 ? backoff * 2 : 30;
@@ -1934,7 +1932,7 @@ out:
 
 		if (m.json)
 			progress_event(&m.pg, "error", "message",
-				       agent_json_str(m.err, e, sizeof(e)), NULL);
+				       json_str(m.err, e, sizeof(e)), NULL);
 		fprintf(stderr, "ferry: error: %s\n", m.err);
 		summary(&m, "failed", t0, total_size, unused);
 	}

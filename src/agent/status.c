@@ -60,18 +60,18 @@ static void print_json(const char *to, const struct proto_inventory *inv)
 
 	printf("{\"event\":\"status\",\"to\":%s,\"version\":%s,\"protocol\":%u,\"state\":%s,"
 	       "\"host\":%s,\"memory\":%llu,\"disks\":[",
-	       agent_json_str(to, a, sizeof(a)), agent_json_str(inv->server, b, sizeof(b)),
-	       inv->version, agent_json_str(inv->state, c, sizeof(c)),
-	       agent_json_str(inv->host, d2, sizeof(d2)), (unsigned long long)inv->mem_total);
+	       json_str(to, a, sizeof(a)), json_str(inv->server, b, sizeof(b)),
+	       inv->version, json_str(inv->state, c, sizeof(c)),
+	       json_str(inv->host, d2, sizeof(d2)), (unsigned long long)inv->mem_total);
 	for (i = 0; i < inv->ndisks; i++) {
 		const struct proto_disk *d = &inv->disks[i];
 
 		printf("%s{\"name\":%s,\"size\":%llu,\"logical_sector\":%u,\"physical_sector\":%u,"
 		       "\"model\":%s,\"serial\":%s,\"readonly\":%s,\"removable\":%s}",
-		       i ? "," : "", agent_json_str(d->name, a, sizeof(a)),
+		       i ? "," : "", json_str(d->name, a, sizeof(a)),
 		       (unsigned long long)d->size, d->lsec, d->psec,
-		       agent_json_str(d->model, b, sizeof(b)),
-		       agent_json_str(d->serial, c, sizeof(c)),
+		       json_str(d->model, b, sizeof(b)),
+		       json_str(d->serial, c, sizeof(c)),
 		       (d->flags & PROTO_DISK_RO) ? "true" : "false",
 		       (d->flags & PROTO_DISK_REMOVABLE) ? "true" : "false");
 	}
@@ -84,7 +84,7 @@ static void print_error(int json, const char *err)
 	char e[AGENT_ERR_MAX + 64];
 
 	if (json)
-		printf("{\"event\":\"error\",\"message\":%s}\n", agent_json_str(err, e, sizeof(e)));
+		printf("{\"event\":\"error\",\"message\":%s}\n", json_str(err, e, sizeof(e)));
 	fprintf(stderr, "ferry: error: %s\n", err);
 }
 

@@ -109,6 +109,9 @@ void wbuf_str(struct wbuf *w, const char *s);
 
 /* "10.0 GiB" style, 1024-based, into buf (>= 16 bytes). Returns buf. */
 const char *fmt_bytes(uint64_t n, char *buf, size_t cap);
+/* s as a JSON string literal (quotes, escapes) into buf; clipped to cap.
+ * Returns buf. */
+const char *json_str(const char *s, char *buf, size_t cap);
 /* Monotonic milliseconds. */
 uint64_t time_now_ms(void);
 /* Wipes secrets; the compiler may not drop it. */

@@ -124,3 +124,30 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+const char *json_str(const char *s, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	if (cap < 3) {
+		if (cap)
+			buf[0] = 0;
+		return buf;
+	}
+	buf[o++] = '"';
+	for (; *s && o + 8 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", ch);
+		} else {
+			buf[o++] = (char)ch;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = 0;
+	return buf;
+}

@@ -56,34 +56,6 @@ void agent_bye(struct agent_conn *ac)
 	fake_byes++;
 }
 
-/* The same escaping as conn.c's. */
-const char *agent_json_str(const char *s, char *buf, size_t cap)
-{
-	size_t o = 0;
-
-	if (cap < 3) {
-		if (cap)
-			buf[0] = 0;
-		return buf;
-	}
-	buf[o++] = '"';
-	for (; *s && o + 8 < cap; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)ch;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", ch);
-		} else {
-			buf[o++] = (char)ch;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = 0;
-	return buf;
-}
-
 int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t errcap)
 {
 	(void)err;
