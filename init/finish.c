@@ -284,7 +284,10 @@ int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r)
 	uint32_t i;
 	int ret = 0;
 
-	if (recv_flush(st, err, sizeof(err))) {
+	struct proto_flush none = { 0, 0, 0 };
+
+	/* Durable before the fix-ups; no stream's position moves. */
+	if (recv_flush(st, PROTO_STREAMS_MAX, &none, err, sizeof(err))) {
 		proto_report_add(r, PROTO_FAIL, "%s", err);
 		return -EIO;
 	}

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,10 @@
 #define ZERO_BUF (256u * 1024)
 #define HASH_READ (1024u * 1024)
 
-static uint8_t zeros[ZERO_BUF];
-static uint8_t rbuf[HASH_READ];
+static const uint8_t zeros[ZERO_BUF];
+/* The head buffers, the counters and the stream positions are shared by
+ * the streams; disk writes themselves go on without it. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A disk or any of its partitions in /proc/mounts is in use. */
 static int is_mounted(const char *name, char *where, size_t cap)
@@ -264,9 +267,7 @@ static int zero_range(struct recv_disk *d, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static uint8_t zbuf[PROTO_DATA_MAX];
-
-int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
+int recv_write(struct recv_state *st, const struct proto_data *m, uint8_t *zbuf, char *err,
 	       size_t errcap)
 {
 	struct recv_disk *d;
@@ -275,7 +276,7 @@ int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
 	int r = 0;
 
 	if (m->enc == PROTO_ENC_ZSTD) {
-		if (m->len > sizeof(zbuf) || zc_decompress(m->payload, m->plen, zbuf, m->len)) {
+		if (m->len > RECV_SCRATCH || zc_decompress(m->payload, m->plen, zbuf, m->len)) {
 			snprintf(err, errcap, "image decompression failed: DATA at offset %llu "
 				 "(%u bytes compressed, %u promised)",
 				 (unsigned long long)m->off, m->plen, m->len);
@@ -295,11 +296,13 @@ int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
 	}
 	if (off < d->head_len) {
 		h = d->head_len - off < len ? d->head_len - off : len;
+		pthread_mutex_lock(&lock);
 		if (p)
 			memcpy(d->head + off, p, h);
 		else
 			memset(d->head + off, 0, h);
 		d->head_dirty = 1;
+		pthread_mutex_unlock(&lock);
 		off += h;
 		len -= h;
 		if (p)
@@ -312,13 +315,44 @@ int recv_write(struct recv_state *st, const struct proto_data *m, char *err,
 			 (unsigned long long)len, (unsigned long long)off, strerror(-r));
 		return r;
 	}
+	pthread_mutex_lock(&lock);
 	d->written += m->len;
 	st->written += m->len;
-	/* The agent sends each disk in ascending order (re-sends after a
-	 * verify come last), so the furthest end is a watermark. */
-	if (m->off + m->len > d->hi)
-		d->hi = m->off + m->len;
+	pthread_mutex_unlock(&lock);
 	return 0;
+}
+
+void recv_lock(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void recv_unlock(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+uint64_t recv_written(struct recv_state *st)
+{
+	uint64_t w;
+
+	pthread_mutex_lock(&lock);
+	w = st->written;
+	pthread_mutex_unlock(&lock);
+	return w;
+}
+
+void recv_begin(struct recv_state *st, uint32_t nstreams)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < st->ndisks; i++)
+		st->d[i].base = st->d[i].committed;
+	st->nstreams = nstreams < 1 ? 1 : nstreams > PROTO_STREAMS_MAX ? PROTO_STREAMS_MAX :
+									  nstreams;
+	memset(st->pos, 0, sizeof(st->pos));
+	pthread_mutex_unlock(&lock);
 }
 
 int recv_same_session(const struct recv_state *st, const struct proto_plan *plan)
@@ -338,9 +372,18 @@ int recv_same_session(const struct recv_state *st, const struct proto_plan *plan
 	return 1;
 }
 
-int recv_flush(struct recv_state *st, char *err, size_t errcap)
+/*
+ * Each stream sends its ranges in ascending (disk, offset) order and says
+ * at FLUSH where it stands. A byte below the lowest of those positions
+ * belongs to some stream that stood past it when it last flushed, so it
+ * is durable: that minimum (or the base this session started from) is
+ * what a resumed session may skip. A stream that has not flushed yet
+ * stands at (0, 0) and holds every disk at its base.
+ */
+int recv_flush(struct recv_state *st, uint32_t k, const struct proto_flush *pos, char *err,
+	       size_t errcap)
 {
-	uint32_t i;
+	uint32_t i, j;
 
 	for (i = 0; i < st->ndisks; i++)
 		if (fdatasync(st->d[i].fd) < 0) {
@@ -349,14 +392,30 @@ int recv_flush(struct recv_state *st, char *err, size_t errcap)
 			snprintf(err, errcap, "%s: flush: %s", st->d[i].name, strerror(-r));
 			return r;
 		}
+	pthread_mutex_lock(&lock);
 	st->flushed = st->written;
-	for (i = 0; i < st->ndisks; i++)
-		st->d[i].committed = st->d[i].hi;
+	if (k < st->nstreams) {
+		st->pos[k].disk = pos->disk;
+		st->pos[k].off = pos->off;
+	}
+	for (i = 0; i < st->ndisks; i++) {
+		uint64_t low = st->d[i].src_size;
+
+		for (j = 0; j < st->nstreams; j++) {
+			uint64_t at = st->pos[j].disk > i ? st->d[i].src_size :
+				      st->pos[j].disk == i ? st->pos[j].off : 0;
+
+			if (at < low)
+				low = at;
+		}
+		st->d[i].committed = low > st->d[i].base ? low : st->d[i].base;
+	}
+	pthread_mutex_unlock(&lock);
 	return 0;
 }
 
 int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *out,
-	      uint32_t *count, char *err, size_t errcap)
+	      uint32_t *count, uint8_t *rbuf, char *err, size_t errcap)
 {
 	struct recv_disk *d;
 	uint64_t off = req->off, end = req->off + req->len;
@@ -371,10 +430,11 @@ int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *
 	posix_fadvise(d->fd, (off_t)off, (off_t)req->len, POSIX_FADV_DONTNEED);
 	while (off < end) {
 		size_t len = (size_t)(end - off < req->block ? end - off : req->block);
-		const uint8_t *src = rbuf;
 
 		if (off + len <= d->head_len) {
-			src = d->head + off;
+			pthread_mutex_lock(&lock);
+			memcpy(rbuf, d->head + off, len);
+			pthread_mutex_unlock(&lock);
 		} else {
 			int r = pread_all(d->fd, rbuf, len, off);
 
@@ -384,10 +444,13 @@ int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *
 				return r;
 			}
 			/* A block straddling the head: the head part is in memory. */
-			if (off < d->head_len)
+			if (off < d->head_len) {
+				pthread_mutex_lock(&lock);
 				memcpy(rbuf, d->head + off, (size_t)(d->head_len - off));
+				pthread_mutex_unlock(&lock);
+			}
 		}
-		hash128(src, len, st->seed, out + (size_t)n * HASH_LEN);
+		hash128(rbuf, len, st->seed, out + (size_t)n * HASH_LEN);
 		n++;
 		off += len;
 	}

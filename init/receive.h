@@ -31,8 +31,8 @@ struct recv_disk {
 	uint64_t head_len;	/* min(RECV_HEAD, src_size) */
 	int head_dirty;
 	uint64_t written;	/* bytes written or zeroed (for progress) */
-	uint64_t hi;		/* end of the furthest DATA received */
-	uint64_t committed;	/* hi at the last completed FLUSH */
+	uint64_t base;		/* committed when this session's PLAN came */
+	uint64_t committed;	/* everything below is durable */
 };
 
 struct recv_state {
@@ -42,7 +42,17 @@ struct recv_state {
 	uint64_t seed;
 	uint64_t written;
 	uint64_t flushed;	/* written at the last completed FLUSH */
+	/* The streams of the session in progress, and where each stood at
+	 * its last completed FLUSH (see recv_flush). */
+	uint32_t nstreams;
+	struct {
+		uint32_t disk;
+		uint64_t off;
+	} pos[PROTO_STREAMS_MAX];
 };
+
+/* Scratch space one connection needs (each stream has its own). */
+#define RECV_SCRATCH (PROTO_DATA_MAX > 1024u * 1024 ? PROTO_DATA_MAX : 1024u * 1024)
 
 /* 1 if plan continues the session st holds (same id, seed, disks, sizes). */
 int recv_same_session(const struct recv_state *st, const struct proto_plan *plan);
@@ -52,12 +62,28 @@ int recv_same_session(const struct recv_state *st, const struct proto_plan *plan
  * written when it fails; err names the disk. */
 int recv_open(struct recv_state *st, const struct proto_plan *plan,
 	      const struct serve_config *cfg, char *err, size_t errcap);
-int recv_write(struct recv_state *st, const struct proto_data *d, char *err,
+/* A session's PLAN was accepted (new or resumed) for nstreams streams:
+ * what is committed now is the base, the streams start from nothing. */
+void recv_begin(struct recv_state *st, uint32_t nstreams);
+/*
+ * Several streams call these at once (each with its own scratch of
+ * RECV_SCRATCH bytes); they serialize what they share. Writes of different
+ * streams never overlap: the agent gives each its own ranges.
+ */
+int recv_write(struct recv_state *st, const struct proto_data *d, uint8_t *scratch,
+	       char *err, size_t errcap);
+/* Makes everything durable; then stream k stands at pos, and a disk is
+ * committed up to the lowest position any stream of the session has. */
+int recv_flush(struct recv_state *st, uint32_t k, const struct proto_flush *pos, char *err,
 	       size_t errcap);
-int recv_flush(struct recv_state *st, char *err, size_t errcap);
 /* Hashes req->len bytes in req->block pieces into out (count hashes). */
 int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *out,
-	      uint32_t *count, char *err, size_t errcap);
+	      uint32_t *count, uint8_t *scratch, char *err, size_t errcap);
+/* Around reads of committed/written from another thread. */
+void recv_lock(void);
+void recv_unlock(void);
+/* Bytes written so far (any thread). */
+uint64_t recv_written(struct recv_state *st);
 /* Fix-ups, the first MiB, grow, readiness: the report says what happened. */
 int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r);
 void recv_close(struct recv_state *st);

@@ -1,7 +1,9 @@
 /*
  * serve.c - the receiver: listens, runs one authenticated session at a
- * time through the protocol engine, and turns a second client away with
- * "busy" from a short-lived child so the session is never disturbed.
+ * time through the protocol engine. Any other connection gets a thread of
+ * its own: an extra stream of the migration in progress (HELLO names the
+ * session and the stream) joins it, anything else is turned away with
+ * "busy", so the session is never disturbed.
  * In reverse mode (ferry.connect=) it dials the agent instead, again
  * after every session until a migration finished; only TCP turns
  * around: we stay the TLS server with the token's key and the agent
@@ -11,10 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,6 +54,7 @@ struct srv {
 static uint8_t rx_buf[RX_CAP];
 static uint8_t tx_buf[TX_CAP];
 static uint8_t hash_buf[PROTO_HASH_MAX * PROTO_HASH_LEN];
+static uint8_t scratch[RECV_SCRATCH];
 static struct proto_inventory inv_now;
 /* The migration in progress: it outlives a session, so an agent that
  * reconnects (or is run again) continues where the disks are. */
@@ -96,12 +101,14 @@ static void fill_inventory(const struct srv *S, struct proto_inventory *inv)
 	}
 	inv->ndisks = (uint32_t)i;
 	if (held) {
+		recv_lock();
 		inv->session = rs.session;
 		inv->nsess = rs.ndisks;
 		for (i = 0; i < rs.ndisks; i++) {
 			snprintf(inv->sess[i].dst, sizeof(inv->sess[i].dst), "%s", rs.d[i].name);
 			inv->sess[i].committed = rs.d[i].committed;
 		}
+		recv_unlock();
 	}
 }
 
@@ -118,9 +125,10 @@ static int send_frame(struct tls_conn *c, struct wbuf *w)
 
 static int send_error(struct tls_conn *c, uint16_t code, const char *text)
 {
+	uint8_t b[PROTO_HDR_LEN + PROTO_TEXT_MAX + 16];
 	struct wbuf w;
 
-	wbuf_init(&w, tx_buf, sizeof(tx_buf));
+	wbuf_init(&w, b, sizeof(b));
 	proto_enc_error(&w, code, text);
 	return send_frame(c, &w);
 }
@@ -172,68 +180,313 @@ static void reap(void)
 		;
 }
 
-/* A child answers a second client, so the session in progress is never
- * delayed by a slow or hostile one. */
+/* ---- extra connections: streams that join, and the turned away ---------- */
+
+#define XCONN_MAX 16	/* threads for extra connections at once */
+
+static pthread_mutex_t xlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t xcond = PTHREAD_COND_INITIALIZER;
+static unsigned xcount;			/* extra connection threads alive */
+static int xfd[PROTO_STREAMS_MAX];	/* joined streams' sockets (-1 = free) */
+static int xopen;			/* streams may join sess_plan */
+static struct proto_plan sess_plan;	/* the plan of the session in progress */
+static char sess_peer[NET_ADDR_MAX];	/* for "busy" */
+static uint64_t sess_since_ms;
+static struct srv *srv_g;
+
+struct xconn {
+	int fd;
+	char peer[NET_ADDR_MAX];
+};
+
+static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type, uint8_t *tx,
+			   size_t txcap);
+static void progress(struct srv *S);
+
+/* The session in progress takes streams now (after its PLAN), or no more. */
+static void streams_open(const struct proto_plan *plan)
+{
+	pthread_mutex_lock(&xlock);
+	sess_plan = *plan;
+	xopen = 1;
+	pthread_mutex_unlock(&xlock);
+}
+
+/* No more joins; streams still running are cut and waited for, so the
+ * disks are never closed under one. */
+static void streams_close(void)
+{
+	unsigned k, n = 0;
+
+	pthread_mutex_lock(&xlock);
+	xopen = 0;
+	for (k = 1; k < PROTO_STREAMS_MAX; k++)
+		if (xfd[k] >= 0) {
+			shutdown(xfd[k], SHUT_RDWR);
+			n++;
+		}
+	for (;;) {
+		for (k = 1; k < PROTO_STREAMS_MAX && xfd[k] < 0; k++)
+			;
+		if (k == PROTO_STREAMS_MAX)
+			break;
+		pthread_cond_wait(&xcond, &xlock);
+	}
+	pthread_mutex_unlock(&xlock);
+	if (n)
+		log_debug("%u stream(s) still open were closed", n);
+}
+
+/* One joined stream: DATA, FLUSH, HASHES? until BYE. Its buffers are its own. */
+static void stream_run(struct srv *S, struct tls_conn *c, struct proto_srv *eng,
+		       struct proto_rx *rx, uint32_t k, const char *peer)
+{
+	uint8_t *tx = malloc(TX_CAP), *hb = malloc(PROTO_HASH_MAX * PROTO_HASH_LEN);
+	uint8_t *scr = malloc(RECV_SCRATCH);
+	char err[PROTO_TEXT_MAX];
+	uint64_t data = 0;
+
+	if (!tx || !hb || !scr) {
+		send_error(c, PROTO_E_INTERNAL, "the destination is out of memory for a stream");
+		goto out;
+	}
+	for (;;) {
+		struct proto_frame f;
+		struct proto_act a;
+		struct wbuf w;
+		uint32_t count;
+		int r = read_frame(S, c, rx, &f, IDLE_MS, NULL);
+
+		if (r <= 0) {
+			if (r == -ETIMEDOUT)
+				send_error(c, PROTO_E_STATE, "idle timeout");
+			else if (r < 0 && rx->err)
+				send_error(c, PROTO_E_MALFORMED, rx->why);
+			if (r < 0)
+				log_info("%s: stream %u: %s", peer, k,
+					 rx->err ? rx->why : strerror(-r));
+			break;
+		}
+		proto_srv_input(eng, &f, &a);
+		wbuf_init(&w, tx, TX_CAP);
+		if (a.kind == PROTO_ACT_FAIL) {
+			log_info("%s: stream %u: %s", peer, k, a.text);
+			send_error(c, a.code, a.text);
+			break;
+		} else if (a.kind == PROTO_ACT_WRITE) {
+			if ((r = recv_write(&rs, &a.data, scr, err, sizeof(err)))) {
+				log_error("%s: %s", peer, err);
+				send_error(c, r == -ERANGE ? PROTO_E_STATE : PROTO_E_IO, err);
+				break;
+			}
+			data += a.data.len;
+			progress(S);
+		} else if (a.kind == PROTO_ACT_FLUSH) {
+			if ((r = recv_flush(&rs, k, &a.flush, err, sizeof(err)))) {
+				log_error("%s: %s", peer, err);
+				send_error(c, PROTO_E_IO, err);
+				break;
+			}
+			proto_enc_flushed(&w, a.flush.seq, recv_written(&rs));
+			if (send_frame(c, &w))
+				break;
+		} else if (a.kind == PROTO_ACT_HASH) {
+			if ((r = recv_hash(&rs, &a.hreq, hb, &count, scr, err, sizeof(err)))) {
+				log_error("%s: %s", peer, err);
+				send_error(c, PROTO_E_IO, err);
+				break;
+			}
+			proto_enc_hashes(&w, &a.hreq, hb, count);
+			if (send_frame(c, &w))
+				break;
+		} else if (a.kind == PROTO_ACT_STATUS) {
+			if (reply_inventory(S, c, PROTO_STATUS, tx, TX_CAP))
+				break;
+		} else if (a.kind == PROTO_ACT_BYE) {
+			proto_enc_empty(&w, PROTO_BYE);
+			send_frame(c, &w);
+			break;
+		}
+	}
+	log_info("%s: stream %u ended, %llu bytes of DATA applied", peer, k,
+		 (unsigned long long)data);
+out:
+	free(tx);
+	free(hb);
+	free(scr);
+}
+
+/* An extra connection: authenticated like any; a HELLO that joins the
+ * session in progress becomes a stream of it, anything else is busy. */
+static void *xconn_main(void *arg)
+{
+	struct xconn *x = arg;
+	struct srv *S = srv_g;
+	char err[TLS_ERR_TEXT_MAX], text[PROTO_TEXT_MAX];
+	uint8_t proof[TLS_PROOF_LEN], *rxb = malloc(RX_CAP);
+	struct tls_conn *c = NULL;
+	struct proto_rx rx;
+	struct proto_frame f;
+	struct proto_srv eng;
+	struct proto_act a;
+	struct proto_plan plan;
+	uint32_t k = 0;
+	int r;
+
+	if (!rxb) {
+		close(x->fd);
+		goto out;
+	}
+	if (tls_server_accept(S->tls, x->fd, HANDSHAKE_MS, &c, err, sizeof(err))) {
+		log_info("refused %s: %s", x->peer, err);
+		goto out;
+	}
+	if (tls_auth_proof(c, &S->cfg->token, proof))
+		goto out;
+	proto_srv_init(&eng, proof, NULL);
+	mem_wipe(proof, sizeof(proof));
+	proto_rx_init(&rx, rxb, RX_CAP);
+	r = read_frame(S, c, &rx, &f, HELLO_MS, NULL);
+	if (r != 1) {
+		log_info("refused %s: no HELLO", x->peer);
+		goto out;
+	}
+	proto_srv_input(&eng, &f, &a);
+	if (a.kind != PROTO_ACT_WELCOME) {
+		log_info("refused %s: %s", x->peer, a.text);
+		send_error(c, a.code, a.text);
+		goto out;
+	}
+	pthread_mutex_lock(&xlock);
+	text[0] = 0;
+	if (!a.hello.join) {
+		snprintf(text, sizeof(text),
+			 "busy: another session is active (from %s, for %llu s); one session at a time",
+			 sess_peer, (unsigned long long)((time_now_ms() - sess_since_ms) / 1000));
+	} else if (!xopen || sess_plan.session != a.hello.join) {
+		snprintf(text, sizeof(text), "no migration session %016llx to join here%s",
+			 (unsigned long long)a.hello.join,
+			 xopen ? " (another one is in progress)" : "");
+	} else if (a.hello.streams != sess_plan.streams || xfd[a.hello.stream] >= 0) {
+		snprintf(text, sizeof(text), "stream %u of %u does not fit session %016llx "
+			 "(%u streams planned%s)", a.hello.stream, a.hello.streams,
+			 (unsigned long long)a.hello.join, sess_plan.streams,
+			 xfd[a.hello.stream] >= 0 ? ", that one is connected" : "");
+	} else {
+		k = a.hello.stream;
+		xfd[k] = tls_fd(c);
+		plan = sess_plan;
+	}
+	pthread_mutex_unlock(&xlock);
+	if (!k) {
+		log_info("refused %s: %s", x->peer, text);
+		send_error(c, a.hello.join ? PROTO_E_STATE : PROTO_E_BUSY, text);
+		goto out;
+	}
+	log_info("%s: stream %u of %u joined session %016llx", x->peer, k, plan.streams,
+		 (unsigned long long)plan.session);
+	{
+		uint8_t *tx = malloc(TX_CAP);
+
+		r = tx ? reply_inventory(S, c, PROTO_WELCOME, tx, TX_CAP) : -ENOMEM;
+		free(tx);
+	}
+	if (r == 0) {
+		proto_srv_join(&eng, &plan);
+		stream_run(S, c, &eng, &rx, k, x->peer);
+	}
+	pthread_mutex_lock(&xlock);
+	xfd[k] = -1;
+	pthread_cond_broadcast(&xcond);
+	pthread_mutex_unlock(&xlock);
+out:
+	proto_srv_end(&eng);
+	if (c)
+		tls_close(c, 2000);
+	free(rxb);
+	free(x);
+	pthread_mutex_lock(&xlock);
+	xcount--;
+	pthread_mutex_unlock(&xlock);
+	return NULL;
+}
+
+/* Hands a connected fd to a thread of its own (closes it when too many). */
+static void xconn_start(int fd, const char *peer)
+{
+	struct xconn *x = malloc(sizeof(*x));
+	pthread_attr_t at;
+	pthread_t th;
+	int ok = 0;
+
+	pthread_mutex_lock(&xlock);
+	if (x && xcount < XCONN_MAX) {
+		xcount++;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&xlock);
+	if (!ok) {
+		log_info("refused %s: too many connections at once", peer);
+		close(fd);
+		free(x);
+		return;
+	}
+	x->fd = fd;
+	snprintf(x->peer, sizeof(x->peer), "%s", peer);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	if (pthread_create(&th, &at, xconn_main, x)) {
+		close(fd);
+		free(x);
+		pthread_mutex_lock(&xlock);
+		xcount--;
+		pthread_mutex_unlock(&xlock);
+	}
+	pthread_attr_destroy(&at);
+}
+
 static void turn_away(struct srv *S)
 {
-	char peer[NET_ADDR_MAX], err[TLS_ERR_TEXT_MAX], text[PROTO_TEXT_MAX];
+	char peer[NET_ADDR_MAX];
 	int fd = net_accept(S->lfd, peer, sizeof(peer));
-	pid_t pid;
 
-	reap();
-	if (fd < 0)
-		return;
-	pid = fork();
-	if (pid != 0) {
-		close(fd);
-		return;
-	}
-	{
-		struct tls_conn *c;
-		uint8_t proof[TLS_PROOF_LEN];
-		struct proto_rx rx;
-		struct proto_frame f;
-		struct proto_hello h;
-		static uint8_t buf[PROTO_HDR_LEN + PROTO_CTRL_MAX];
-		int r;
-
-		close(S->lfd);
-		if (tls_server_accept(S->tls, fd, HANDSHAKE_MS, &c, err, sizeof(err))) {
-			log_info("refused %s: %s", peer, err);
-			_exit(0);
-		}
-		proto_rx_init(&rx, buf, sizeof(buf));
-		r = read_frame(S, c, &rx, &f, HELLO_MS, NULL);
-		if (r == 1 && f.type == PROTO_HELLO && !proto_dec_hello(&f, &h) &&
-		    !tls_auth_proof(c, &S->cfg->token, proof) &&
-		    !mem_neq_ct(proof, h.proof, TLS_PROOF_LEN)) {
-			snprintf(text, sizeof(text),
-				 "busy: another session is active (from %s, for %llu s); one session at a time",
-				 S->peer,
-				 (unsigned long long)((time_now_ms() - S->since_ms) / 1000));
-			log_info("refused %s: busy (session with %s in progress)", peer, S->peer);
-			send_error(c, PROTO_E_BUSY, text);
-		} else {
-			log_info("refused %s: authentication failed while busy", peer);
-			send_error(c, PROTO_E_AUTH, "authentication failed");
-		}
-		mem_wipe(proof, sizeof(proof));
-		tls_close(c, 2000);
-		_exit(0);
-	}
+	if (fd >= 0)
+		xconn_start(fd, peer);
 }
 
-static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type)
+/* Reverse mode: the destination dials the extra streams itself. */
+static void *dial_stream(void *arg)
 {
-	struct proto_inventory inv;
-	struct wbuf w;
+	struct srv *S = srv_g;
+	int fd;
 
-	fill_inventory(S, &inv);
-	wbuf_init(&w, tx_buf, sizeof(tx_buf));
-	proto_enc_inventory(&w, type, &inv);
-	return send_frame(c, &w);
+	(void)arg;
+	fd = net_connect(S->cfg->connect_host, S->cfg->connect_port, DIAL_MS);
+	if (fd < 0)
+		log_info("dialing the agent at %s for a stream: %s", S->cfg->connect,
+			 strerror(-fd));
+	else
+		xconn_start(fd, S->cfg->connect);
+	return NULL;
 }
 
+static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type, uint8_t *tx,
+			   size_t txcap)
+{
+	struct proto_inventory *inv = malloc(sizeof(*inv));
+	struct wbuf w;
+	int r;
+
+	if (!inv)
+		return -ENOMEM;
+	fill_inventory(S, inv);
+	wbuf_init(&w, tx, txcap);
+	proto_enc_inventory(&w, type, inv);
+	free(inv);
+	r = send_frame(c, &w);
+	return r;
+}
 static uint64_t plan_total, last_progress_ms, last_progress_bytes, sess_data;
 static int sess_planned;	/* this session sent PLAN or CLEAN */
 
@@ -245,22 +498,29 @@ static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
 	return -1;
 }
 
+/* A console line every PROGRESS_MS, from whichever stream gets there. */
 static void progress(struct srv *S)
 {
-	uint64_t now = time_now_ms();
+	static pthread_mutex_t plock = PTHREAD_MUTEX_INITIALIZER;
+	uint64_t now = time_now_ms(), written;
 	char a[32], b[32], st[PROTO_LABEL_MAX];
 	double rate;
 
-	if (now - last_progress_ms < PROGRESS_MS)
+	pthread_mutex_lock(&plock);
+	if (now - last_progress_ms < PROGRESS_MS) {
+		pthread_mutex_unlock(&plock);
 		return;
-	rate = (double)(rs.written - last_progress_bytes) * 1000.0 /
+	}
+	written = recv_written(&rs);
+	rate = (double)(written - last_progress_bytes) * 1000.0 /
 	       (double)(now - last_progress_ms + 1);
-	snprintf(st, sizeof(st), "receiving %s of %s", fmt_bytes(rs.written, a, sizeof(a)),
+	snprintf(st, sizeof(st), "receiving %s of %s", fmt_bytes(written, a, sizeof(a)),
 		 fmt_bytes(plan_total, b, sizeof(b)));
 	log_info("%s, %.1f MB/s", st, rate / 1e6);
 	snprintf(S->state, sizeof(S->state), "%s", st);
 	last_progress_ms = now;
-	last_progress_bytes = rs.written;
+	last_progress_bytes = written;
+	pthread_mutex_unlock(&plock);
 }
 
 /*
@@ -360,27 +620,41 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 				 fmt_bytes(d->send_bytes, err, sizeof(err)));
 		}
 		last_progress_ms = time_now_ms();
-		last_progress_bytes = 0;
+		last_progress_bytes = recv_written(&rs);
 		snprintf(err, sizeof(err), "receiving from %s", peer);
 		set_state(S, err, "receiving");
+		/* The extra streams may join from now on (in reverse mode we
+		 * dial them). */
+		recv_begin(&rs, eng->plan.streams);
+		streams_open(&eng->plan);
+		if (eng->plan.streams > 1)
+			log_info("%s: %u streams", peer, eng->plan.streams);
 		proto_enc_plan_ok(&w, &ok);
-		return send_frame(c, &w) ? -1 : 0;
+		if (send_frame(c, &w))
+			return -1;
+		for (i = 1; S->lfd < 0 && i < eng->plan.streams; i++) {
+			pthread_t th;
+
+			if (pthread_create(&th, NULL, dial_stream, NULL) == 0)
+				pthread_detach(th);
+		}
+		return 0;
 	}
 	case PROTO_ACT_WRITE:
-		if ((r = recv_write(&rs, &a->data, err, sizeof(err))))
+		if ((r = recv_write(&rs, &a->data, scratch, err, sizeof(err))))
 			return fail_io(c, peer, r, err);
 		sess_data += a->data.len;
 		progress(S);
 		return 0;
 	case PROTO_ACT_FLUSH:
-		if ((r = recv_flush(&rs, err, sizeof(err))))
+		if ((r = recv_flush(&rs, 0, &a->flush, err, sizeof(err))))
 			return fail_io(c, peer, r, err);
 		log_debug("%s: flush %llu: %llu bytes durable", peer,
-			  (unsigned long long)a->seq, (unsigned long long)rs.flushed);
-		proto_enc_flushed(&w, a->seq, rs.flushed);
+			  (unsigned long long)a->flush.seq, (unsigned long long)recv_written(&rs));
+		proto_enc_flushed(&w, a->flush.seq, recv_written(&rs));
 		return send_frame(c, &w) ? -1 : 0;
 	case PROTO_ACT_HASH:
-		if ((r = recv_hash(&rs, &a->hreq, hash_buf, &count, err, sizeof(err))))
+		if ((r = recv_hash(&rs, &a->hreq, hash_buf, &count, scratch, err, sizeof(err))))
 			return fail_io(c, peer, r, err);
 		proto_enc_hashes(&w, &a->hreq, hash_buf, count);
 		return send_frame(c, &w) ? -1 : 0;
@@ -389,6 +663,7 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 
 		sess_planned = 1;
 		memset(&rep, 0, sizeof(rep));
+		streams_close();
 		set_state(S, "cleaning: aborting the migration", "cleaning");
 		clean_disks(S->cfg, held ? &rs : NULL, a->flags & PROTO_CLEAN_WIPE, &rep);
 		if (held) {
@@ -407,6 +682,8 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 	case PROTO_ACT_FINISH: {
 		static struct proto_report rep;
 
+		/* The agent ended its streams before FINISH; none may write now. */
+		streams_close();
 		set_state(S, "finishing: fix-ups and checks", "finishing");
 		memset(&rep, 0, sizeof(rep));
 		r = recv_finish(&rs, a->flags, &rep);
@@ -460,6 +737,10 @@ static int session(struct srv *S, int fd, const char *peer)
 	proto_rx_init(&rx, rx_buf, sizeof(rx_buf));
 	snprintf(S->peer, sizeof(S->peer), "%s", peer);
 	S->since_ms = time_now_ms();
+	pthread_mutex_lock(&xlock);
+	snprintf(sess_peer, sizeof(sess_peer), "%s", peer);
+	sess_since_ms = S->since_ms;
+	pthread_mutex_unlock(&xlock);
 	for (;;) {
 		/* Nobody to turn away in reverse mode: there is no listener. */
 		r = read_frame(S, c, &rx, &f, authed ? IDLE_MS : HELLO_MS,
@@ -494,14 +775,23 @@ static int session(struct srv *S, int fd, const char *peer)
 			send_error(c, a.code, a.text);
 			break;
 		}
+		if (a.kind == PROTO_ACT_WELCOME && a.hello.join) {
+			/* A stream of a session this destination does not hold
+			 * (it restarted): the agent starts over with a PLAN. */
+			snprintf(err, sizeof(err), "no migration session %016llx to join here",
+				 (unsigned long long)a.hello.join);
+			log_info("refused %s: %s", peer, err);
+			send_error(c, PROTO_E_STATE, err);
+			break;
+		}
 		if (a.kind == PROTO_ACT_WELCOME) {
 			authed = 1;
 			log_info("%s: session from %s (%s)", peer,
 				 a.hello.host[0] ? a.hello.host : "?", a.hello.agent);
-			if (reply_inventory(S, c, PROTO_WELCOME))
+			if (reply_inventory(S, c, PROTO_WELCOME, tx_buf, sizeof(tx_buf)))
 				break;
 		} else if (a.kind == PROTO_ACT_STATUS) {
-			if (reply_inventory(S, c, PROTO_STATUS))
+			if (reply_inventory(S, c, PROTO_STATUS, tx_buf, sizeof(tx_buf)))
 				break;
 		} else if (a.kind >= PROTO_ACT_PLAN) {
 			r = migrate_step(S, c, &eng, &a, peer);
@@ -521,6 +811,7 @@ static int session(struct srv *S, int fd, const char *peer)
 			break;
 		}
 	}
+	streams_close();
 	proto_srv_end(&eng);
 	tls_close(c, 2000);
 	if (sess_data)
@@ -616,6 +907,9 @@ int serve_run(const struct serve_config *cfg)
 	memset(&S, 0, sizeof(S));
 	S.cfg = cfg;
 	S.handoff = -1;
+	srv_g = &S;
+	for (r = 0; r < PROTO_STREAMS_MAX; r++)
+		xfd[r] = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = tls_server_new(&cfg->token, &S.tls))) {
 		log_errno(r, "deriving the TLS key from the token");

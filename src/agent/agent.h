@@ -27,6 +27,9 @@ struct agent_target {
 	int wait_s;		/* retry connecting for this long */
 	int busy_s;		/* retry a destination busy with another
 				 * session (e.g. our own dead one) this long */
+	/* An extra stream: HELLO joins this session as stream k of n. */
+	uint64_t join;
+	uint8_t stream, streams;
 };
 
 struct agent_conn {

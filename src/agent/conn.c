@@ -351,6 +351,9 @@ static int open_session(const struct agent_target *t, int fd, const char *who,
 	}
 	memset(&h, 0, sizeof(h));
 	h.ver_min = h.ver_max = PROTO_VERSION;
+	h.join = t->join;
+	h.stream = t->stream;
+	h.streams = t->streams;
 	snprintf(h.agent, sizeof(h.agent), "ferry %s", FERRY_VERSION);
 	if (gethostname(host, sizeof(host) - 1) == 0) {
 		host[sizeof(host) - 1] = 0;
@@ -476,9 +479,13 @@ static int listen_connect(const struct agent_target *t, struct agent_conn *ac,
 
 	if ((r = open_listener(t, err, errcap)))
 		return r;
-	log_info("waiting on %s for the destination to dial in (ferry.connect=THIS-HOST:%u on "
-		 "its kernel command line), up to %d s",
-		 t->text, t->port, wait_s);
+	if (t->join)
+		log_debug("waiting on %s for the destination to dial stream %u", t->text,
+			  t->stream);
+	else
+		log_info("waiting on %s for the destination to dial in (ferry.connect=THIS-HOST:%u "
+			 "on its kernel command line), up to %d s",
+			 t->text, t->port, wait_s);
 	for (;;) {
 		int fd = accept_until(deadline, peer, sizeof(peer));
 

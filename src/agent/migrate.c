@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +41,8 @@ static const char migrate_usage[] =
 	"                     [--handoff reboot|kexec|poweroff|shell] [--json]\n"
 	"                     [--log-file F] [--log-level 1|2|3] [--wait SECONDS]\n"
 	"                     [--chunk KiB] [--flush-every MiB] [--bwlimit RATE]\n"
-	"                     [--compress LEVEL] [--sync-interval D] [--freeze]\n"
+	"                     [--compress LEVEL] [--streams N] [--sync-interval D]\n"
+	"                     [--freeze]\n"
 	"                     [--state-dir DIR] [--restart] [--retries N]\n"
 	"                     [--proxy URL | --listen [ADDR]:PORT]\n"
 	"       ferry sync    (the same options, one incremental pass, no hand-off)\n"
@@ -69,6 +72,9 @@ static const char migrate_usage[] =
 	"  --compress LEVEL  zstd level 1-19 (0 = off, the default); chunks that do not\n"
 	"                    shrink go raw, and it turns itself off when it costs more\n"
 	"                    time than it saves\n"
+	"  --streams N       parallel TLS connections, each sending its own stripes\n"
+	"                    of the disks, so encryption and writing use every core\n"
+	"                    (default: this machine's cores, at most 8)\n"
 	"  --sync-interval D keep the destination in step: a pass every D (90s, 30m, 1h,\n"
 	"                    7d) until SIGUSR1 (cut over) or SIGINT (stop, resume later)\n"
 	"  --freeze          cut over crash-consistently: the final pass runs with the\n"
@@ -93,9 +99,40 @@ struct src {
 
 #define FLUSH_RING 64
 
+/* What the streams of a pass share (under lock). */
+struct shared {
+	pthread_mutex_t lock;
+	struct progress pg;	/* done is added to atomically */
+	struct mstate st;	/* acked positions; saved at each FLUSHED */
+	char state_file[600];	/* "" = no state file */
+	/* --bwlimit: one token bucket for all streams' bytes. */
+	double bw_rate, bw_tokens;	/* bytes/s (0 = off), bytes */
+	uint64_t bw_last_ns;
+	uint32_t bw_burst;		/* one chunk */
+	/* The pass: the next stripe to hand out, where each stream stood
+	 * at its last acknowledged FLUSH, what was acked before the pass. */
+	uint32_t next_disk;
+	uint64_t next_off;
+	struct {
+		uint32_t disk;
+		uint64_t off;
+	} acked[PROTO_STREAMS_MAX];
+	uint64_t base[PROTO_MAX_DISKS];
+	int abort;			/* a stream failed: the others stop */
+	int lost;			/* ... and a reconnect may help */
+	char err[AGENT_ERR_MAX];
+	int fds[PROTO_STREAMS_MAX];	/* extra streams' sockets, -1 = none */
+};
+
 struct mig {
 	struct agent_conn *ac;
-	struct progress pg;
+	struct shared *sh;
+	uint32_t k;		/* stream index (0 = the session's connection) */
+	uint32_t nstreams;	/* streams per pass (the plan's) */
+	const struct agent_target *t;
+	uint8_t *rbuf;		/* READ_MAX, aligned for O_DIRECT */
+	uint8_t *zout;		/* ZOUT_MAX */
+	uint64_t *diffs;	/* CMP_WINDOW * PROTO_HASH_MAX */
 	struct proto_plan plan;
 	struct src *s;
 	uint32_t n;
@@ -117,12 +154,6 @@ struct mig {
 	/* Per disk for the next pass: compare by hashes below cmp_end, send
 	 * whole from start on (resume). */
 	uint64_t start[PROTO_MAX_DISKS], cmp_end[PROTO_MAX_DISKS];
-	struct mstate st;	/* acked positions; saved at each FLUSHED */
-	char state_file[600];	/* "" = no state file */
-	/* --bwlimit: a token bucket on the bytes handed to TLS. */
-	double bw_rate, bw_tokens;	/* bytes/s (0 = off), bytes */
-	uint64_t bw_last_ns;
-	uint32_t bw_burst;		/* one chunk */
 	/* --compress: zstd level, and whether it currently pays. */
 	int zlevel;
 	uint64_t z_off_until;		/* raw bytes to send before trying again */
@@ -133,15 +164,21 @@ struct mig {
 
 static volatile sig_atomic_t got_stop, got_cutover;
 static int send_flush(struct mig *m);
+static int pump(struct mig *m, int wait_ms);
 static int wait_flushed(struct mig *m);
-static int send_disk(struct mig *m, uint32_t i);
+static int send_part(struct mig *m, uint32_t i, uint64_t from, uint64_t to);
 static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to);
 
 static struct src srcs[PROTO_MAX_DISKS];
 static struct agent_conn conn;
-/* Aligned for O_DIRECT reads of block devices. */
-static uint8_t rbuf[READ_MAX] __attribute__((aligned(4096)));
-static uint8_t hbuf[64];
+static struct shared shared;
+/* Stream 0's buffers; the other streams allocate theirs. Aligned for
+ * O_DIRECT reads of block devices. */
+#define ZOUT_MAX (PROTO_DATA_MAX + 65536)
+#define CMP_WINDOW 4
+static uint8_t rbuf0[READ_MAX] __attribute__((aligned(4096)));
+static uint8_t zout0[ZOUT_MAX];
+static uint64_t diffs0[CMP_WINDOW * PROTO_HASH_MAX];
 
 static int fail(struct mig *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct mig *m, const char *fmt, ...)
@@ -234,7 +271,7 @@ static void print_plan(struct mig *m, const char *to)
 			snprintf(snd, sizeof(snd), "%llu", (unsigned long long)d->map_bytes);
 			snprintf(nparts, sizeof(nparts), "%zu", d->nparts);
 			snprintf(tbl, sizeof(tbl), "\"%s\"", d->table[0] ? d->table : "none");
-			progress_event(&m->pg, "plan", "source", json_str(d->path, j1, sizeof(j1)),
+			progress_event(&m->sh->pg, "plan", "source", json_str(d->path, j1, sizeof(j1)),
 				       "destination", json_str(m->s[i].dst, j2, sizeof(j2)),
 				       "size", sz, "table", tbl, "partitions", nparts, "send", snd,
 				       NULL);
@@ -298,12 +335,12 @@ static int send_plan(struct mig *m, int sync_all)
 
 			m->cmp_end[i] = 0;
 			m->start[i] = c == size ? size : c - c % m->plan.chunk;
-			if (ok.committed[i] < m->st.d[i].acked)
+			if (ok.committed[i] < m->sh->st.d[i].acked)
 				log_info("%s: the destination committed less than we knew; sending from %llu",
 					 m->s[i].dst, (unsigned long long)m->start[i]);
 		} else {
-			m->cmp_end[i] = m->st.d[i].acked;
-			m->start[i] = m->st.d[i].acked;
+			m->cmp_end[i] = m->sh->st.d[i].acked;
+			m->start[i] = m->sh->st.d[i].acked;
 		}
 	}
 	m->flush_seq = m->flush_acked = 0;
@@ -323,59 +360,362 @@ static int send_plan(struct mig *m, int sync_all)
 	return 0;
 }
 
-/* One pass: compare what must be compared, send the rest, flush. */
-static int transfer(struct mig *m)
+/* ---- streams ----------------------------------------------------------------- */
+
+/*
+ * A pass hands out the disks' address space in stripes, in send order,
+ * to whichever stream is free: each stream's sends ascend, so its FLUSH
+ * can say where it stands (see recv_flush on the destination), and the
+ * source is read close to sequentially.
+ */
+#define STRIPE (32ull << 20)
+#define KEEPALIVE_MS 10000	/* a FLUSH on an idle session connection */
+
+static void tick(struct mig *m)
 {
+	if (m->k == 0)
+		progress_tick(&m->sh->pg, 0);
+}
+
+/* How many streams a migration uses: never more than its stripes. */
+static uint32_t streams_for(const struct mig *m, uint32_t want)
+{
+	uint64_t stripes = 0;
 	uint32_t i;
 
-	for (i = 0; i < m->n; i++) {
-		m->cur_disk = i;
-		m->cur_off = m->start[i] < m->cmp_end[i] ? m->cmp_end[i] : m->start[i];
-		if (m->cmp_end[i] && compare_range(m, i, 0, m->cmp_end[i]))
-			return -1;
-		m->cur_off = m->start[i];
-		if (m->start[i] < m->s[i].bm.size && send_disk(m, i))
-			return -1;
-		m->cur_disk = i;
-		m->cur_off = m->s[i].bm.size;
+	for (i = 0; i < m->n; i++)
+		stripes += (m->s[i].bm.size + STRIPE - 1) / STRIPE;
+	return stripes < want ? (uint32_t)(stripes ? stripes : 1) : want;
+}
+
+/* The next stripe of the pass: 0 and [*a, *b) of disk *disk, or 1. */
+static int next_stripe(struct mig *m, uint32_t *disk, uint64_t *a, uint64_t *b)
+{
+	struct shared *sh = m->sh;
+	int r = 1;
+
+	pthread_mutex_lock(&sh->lock);
+	while (!sh->abort && sh->next_disk < m->n) {
+		uint32_t i = sh->next_disk;
+		uint64_t size = m->s[i].bm.size, lo = sh->next_off;
+
+		/* Between what is compared and what is sent there is nothing
+		 * to do (a resume). */
+		if (lo >= m->cmp_end[i] && lo < m->start[i])
+			lo = m->start[i];
+		if (lo >= size) {
+			sh->next_disk++;
+			sh->next_off = 0;
+			continue;
+		}
+		*disk = i;
+		*a = lo;
+		*b = (lo / STRIPE + 1) * STRIPE < size ? (lo / STRIPE + 1) * STRIPE : size;
+		sh->next_off = *b;
+		r = 0;
+		break;
 	}
-	if (send_flush(m) || wait_flushed(m))
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+/* The first failure stops every stream; its words are the ones reported. */
+static void stream_failed(struct mig *m)
+{
+	struct shared *sh = m->sh;
+
+	pthread_mutex_lock(&sh->lock);
+	if (!sh->abort) {
+		sh->abort = 1;
+		sh->lost = m->lost;
+		snprintf(sh->err, sizeof(sh->err), "%s", m->err);
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static int aborted(struct mig *m)
+{
+	int a;
+
+	pthread_mutex_lock(&m->sh->lock);
+	a = m->sh->abort;
+	pthread_mutex_unlock(&m->sh->lock);
+	return a;
+}
+
+/* One stream's share of a pass: stripes until none are left, then a
+ * FLUSH that says it is done, acknowledged. */
+static int stream_pass(struct mig *m)
+{
+	uint32_t i;
+	uint64_t a, b;
+
+	while (!next_stripe(m, &i, &a, &b)) {
+		uint64_t ce = m->cmp_end[i] < b ? m->cmp_end[i] : b;
+		uint64_t sa = a > m->start[i] ? a : m->start[i];
+
+		m->cur_disk = i;
+		m->cur_off = a;
+		if (a < ce && compare_range(m, i, a, ce))
+			goto fail;
+		if (sa < b && send_part(m, i, sa, b))
+			goto fail;
+		m->cur_off = b;
+	}
+	if (aborted(m))
 		return -1;
+	m->cur_disk = m->n;
+	m->cur_off = 0;
+	if (send_flush(m) || wait_flushed(m))
+		goto fail;
 	return 0;
+fail:
+	stream_failed(m);
+	return -1;
+}
+
+struct strm {
+	struct mig m;
+	pthread_t th;
+	int rc;
+	int started;
+};
+
+/* An extra stream: its own connection joining the session, its own
+ * buffers, the same pass. */
+static void *stream_main(void *arg)
+{
+	struct strm *x = arg;
+	struct mig *m = &x->m;
+	struct agent_target t = *m->t;
+	struct proto_inventory *inv = malloc(sizeof(*inv));
+	int fd;
+
+	x->rc = -1;
+	t.join = m->plan.session;
+	t.stream = (uint8_t)m->k;
+	t.streams = (uint8_t)m->nstreams;
+	t.busy_s = 0;
+	t.wait_s = 15;
+	if (!inv) {
+		fail(m, "stream %u: out of memory", m->k);
+	} else if (agent_connect(&t, m->ac, inv, m->err, sizeof(m->err))) {
+		m->lost = 1;
+	} else {
+		pthread_mutex_lock(&m->sh->lock);
+		fd = tls_fd(m->ac->tls);
+		m->sh->fds[m->k] = m->sh->abort ? -1 : fd;
+		if (m->sh->abort)
+			shutdown(fd, SHUT_RDWR);
+		pthread_mutex_unlock(&m->sh->lock);
+		log_debug("stream %u of %u connected", m->k, m->nstreams);
+		x->rc = stream_pass(m);
+		pthread_mutex_lock(&m->sh->lock);
+		m->sh->fds[m->k] = -1;
+		pthread_mutex_unlock(&m->sh->lock);
+		if (x->rc == 0)
+			agent_bye(m->ac);
+	}
+	if (x->rc && m->err[0])
+		stream_failed(m);
+	if (m->ac->tls) {
+		tls_close(m->ac->tls, 500);
+		m->ac->tls = NULL;
+	}
+	mem_wipe(&t.token, sizeof(t.token));
+	free(inv);
+	return NULL;
+}
+
+static void strm_free(struct strm *x)
+{
+	free(x->m.ac);
+	free(x->m.rbuf);
+	free(x->m.zout);
+	free(x->m.diffs);
+}
+
+/* A copy of the session's mig for stream k, with its own connection,
+ * buffers, FLUSH ring and counters. */
+static int strm_init(struct strm *x, const struct mig *m, uint32_t k)
+{
+	memset(x, 0, sizeof(*x));
+	x->m = *m;
+	x->m.k = k;
+	x->m.ac = calloc(1, sizeof(*x->m.ac));
+	x->m.rbuf = aligned_alloc(4096, READ_MAX);
+	x->m.zout = malloc(ZOUT_MAX);
+	x->m.diffs = malloc(CMP_WINDOW * PROTO_HASH_MAX * sizeof(uint64_t));
+	x->m.flush_seq = x->m.flush_acked = x->m.since_flush = 0;
+	x->m.ring_head = x->m.ring_tail = 0;
+	x->m.bytes_read = x->m.bytes_sent = x->m.zero_bytes = 0;
+	x->m.resent = x->m.compared = x->m.changed = 0;
+	x->m.z_total_in = x->m.z_total_out = x->m.z_in = x->m.z_out = x->m.z_ns = 0;
+	x->m.lost = 0;
+	x->m.err[0] = 0;
+	if (!x->m.ac || !x->m.rbuf || !x->m.zout || !x->m.diffs) {
+		strm_free(x);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One pass over every disk with all streams: compare what must be
+ * compared, send the rest, each stream flushed to the end. */
+static int transfer(struct mig *m)
+{
+	static struct strm xs[PROTO_STREAMS_MAX];
+	struct shared *sh = m->sh;
+	uint32_t k, i;
+	int r;
+
+	pthread_mutex_lock(&sh->lock);
+	sh->next_disk = 0;
+	sh->next_off = 0;
+	sh->abort = sh->lost = 0;
+	sh->err[0] = 0;
+	memset(sh->acked, 0, sizeof(sh->acked));
+	for (i = 0; i < m->n; i++)
+		sh->base[i] = sh->st.d[i].acked;
+	for (k = 0; k < PROTO_STREAMS_MAX; k++)
+		sh->fds[k] = -1;
+	pthread_mutex_unlock(&sh->lock);
+	/* Read what is on the device now: a mounted filesystem writes file
+	 * data through its partition's page cache, which the kernel does not
+	 * keep coherent with the whole disk's, so pages cached by an earlier
+	 * pass may be stale. */
+	for (i = 0; i < m->n; i++)
+		if (m->s[i].fd >= 0) {
+			posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_DONTNEED);
+			posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		}
+	for (k = 1; k < m->nstreams; k++) {
+		if (strm_init(&xs[k], m, k))
+			return fail(m, "no memory for stream %u", k);
+		if (pthread_create(&xs[k].th, NULL, stream_main, &xs[k])) {
+			strm_free(&xs[k]);
+			fail(m, "cannot start stream %u", k);
+			stream_failed(m);
+			break;
+		}
+		xs[k].started = 1;
+	}
+	r = stream_pass(m);
+	/* Done with our share: wait for the others, keep the session's
+	 * connection alive, cut the streams short when one failed. */
+	for (uint64_t last = time_now_ms();;) {
+		uint32_t running = 0;
+
+		for (k = 1; k < m->nstreams; k++)
+			if (xs[k].started && pthread_tryjoin_np(xs[k].th, NULL) == EBUSY)
+				running++;
+			else if (xs[k].started)
+				xs[k].started = 2;
+		if (!running)
+			break;
+		if (aborted(m)) {
+			pthread_mutex_lock(&sh->lock);
+			for (k = 1; k < m->nstreams; k++)
+				if (sh->fds[k] >= 0)
+					shutdown(sh->fds[k], SHUT_RDWR);
+			pthread_mutex_unlock(&sh->lock);
+		} else if (r == 0 && time_now_ms() - last >= KEEPALIVE_MS) {
+			if (send_flush(m) || pump(m, 0)) {
+				stream_failed(m);
+				r = -1;
+			}
+			last = time_now_ms();
+		}
+		progress_tick(&sh->pg, 0);
+		usleep(100000);
+	}
+	for (k = 1; k < m->nstreams; k++) {
+		struct mig *x = &xs[k].m;
+
+		if (!xs[k].started)
+			continue;
+		m->bytes_read += x->bytes_read;
+		m->bytes_sent += x->bytes_sent;
+		m->zero_bytes += x->zero_bytes;
+		m->resent += x->resent;
+		m->compared += x->compared;
+		m->changed += x->changed;
+		m->z_total_in += x->z_total_in;
+		m->z_total_out += x->z_total_out;
+		strm_free(&xs[k]);
+		xs[k].started = 0;
+	}
+	if (r == 0 && !sh->abort && wait_flushed(m) == 0)
+		return 0;
+	if (sh->abort) {
+		snprintf(m->err, sizeof(m->err), "%s", sh->err);
+		m->lost = sh->lost;
+	}
+	return -1;
 }
 
 /* ---- durable progress and the state file ---------------------------------- */
 
-static void save_state(struct mig *m)
+static void save_state_locked(struct shared *sh)
 {
 	char err[300];
 
-	if (!m->state_file[0] || freeze_active())
+	if (!sh->state_file[0] || freeze_active())
 		return;
-	if (state_save(m->state_file, &m->st, err, sizeof(err))) {
+	if (state_save(sh->state_file, &sh->st, err, sizeof(err))) {
 		log_error("state file: %s; a resume will compare by hashes", err);
-		m->state_file[0] = 0;
+		sh->state_file[0] = 0;
 	}
 }
 
-/* FLUSHED(seq): every position sent before that FLUSH is durable. */
+static void save_state(struct mig *m)
+{
+	pthread_mutex_lock(&m->sh->lock);
+	save_state_locked(m->sh);
+	pthread_mutex_unlock(&m->sh->lock);
+}
+
+/*
+ * FLUSHED(seq): everything this stream sent before that FLUSH is durable,
+ * and it stood where the FLUSH said. A disk is durable up to the lowest
+ * position of all the pass's streams (or what was before the pass) - the
+ * destination's own rule for what it committed.
+ */
 static void flushed_to(struct mig *m, uint64_t seq)
 {
+	struct shared *sh = m->sh;
+	uint32_t d = 0, i, j;
+	uint64_t off = 0;
 	int moved = 0;
 
 	while (m->ring_tail != m->ring_head && m->ring[m->ring_tail % FLUSH_RING].seq <= seq) {
-		uint32_t d = m->ring[m->ring_tail % FLUSH_RING].disk, k;
-		uint64_t off = m->ring[m->ring_tail % FLUSH_RING].off;
-
-		for (k = 0; k < d && k < m->st.n; k++)
-			m->st.d[k].acked = m->st.d[k].size;
-		if (d < m->st.n && off > m->st.d[d].acked)
-			m->st.d[d].acked = off;
+		d = m->ring[m->ring_tail % FLUSH_RING].disk;
+		off = m->ring[m->ring_tail % FLUSH_RING].off;
 		m->ring_tail++;
 		moved = 1;
 	}
-	if (moved)
-		save_state(m);
+	if (!moved)
+		return;
+	pthread_mutex_lock(&sh->lock);
+	sh->acked[m->k].disk = d;
+	sh->acked[m->k].off = off;
+	for (i = 0; i < sh->st.n; i++) {
+		uint64_t low = sh->st.d[i].size;
+
+		for (j = 0; j < m->nstreams; j++) {
+			uint64_t at = sh->acked[j].disk > i ? sh->st.d[i].size :
+				      sh->acked[j].disk == i ? sh->acked[j].off : 0;
+
+			if (at < low)
+				low = at;
+		}
+		if (low < sh->base[i])
+			low = sh->base[i];
+		if (low > sh->st.d[i].acked)
+			sh->st.d[i].acked = low;
+	}
+	save_state_locked(sh);
+	pthread_mutex_unlock(&sh->lock);
 }
 
 /* ---- frames from the destination during the copy ------------------------- */
@@ -408,12 +748,12 @@ static int pump(struct mig *m, int wait_ms)
 			return fail(m, "unexpected %s from the destination", proto_type_name(f.type));
 		m->flush_acked = seq;
 		flushed_to(m, seq);
-		if (m->json) {
+		if (m->json && m->k == 0) {
 			char a[32], b[32];
 
 			snprintf(a, sizeof(a), "%llu", (unsigned long long)seq);
 			snprintf(b, sizeof(b), "%llu", (unsigned long long)written);
-			progress_event(&m->pg, "flush", "seq", a, "durable", b, NULL);
+			progress_event(&m->sh->pg, "flush", "seq", a, "durable", b, NULL);
 		}
 		log_debug("flush %llu acknowledged: %llu bytes durable", (unsigned long long)seq,
 			  (unsigned long long)written);
@@ -424,6 +764,7 @@ static int pump(struct mig *m, int wait_ms)
 
 static int send_flush(struct mig *m)
 {
+	struct proto_flush fl = { 0, m->cur_disk, m->cur_off };
 	struct wbuf w;
 	uint8_t b[32];
 
@@ -432,7 +773,8 @@ static int send_flush(struct mig *m)
 		if (pump(m, 120000))
 			return -1;
 	wbuf_init(&w, b, sizeof(b));
-	proto_enc_u64(&w, PROTO_FLUSH, ++m->flush_seq);
+	fl.seq = ++m->flush_seq;
+	proto_enc_flush(&w, &fl);
 	m->ring[m->ring_head % FLUSH_RING].seq = m->flush_seq;
 	m->ring[m->ring_head % FLUSH_RING].disk = m->cur_disk;
 	m->ring[m->ring_head % FLUSH_RING].off = m->cur_off;
@@ -458,7 +800,6 @@ static int wait_flushed(struct mig *m)
 #define ZWINDOW (16ull << 20)		/* judge compression every 16 MiB */
 #define ZPAUSE (256ull << 20)		/* then leave it off this long */
 
-static uint8_t zout[PROTO_DATA_MAX + 65536];
 
 static uint64_t now_ns(void)
 {
@@ -468,35 +809,40 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Waits until n bytes may leave; n never exceeds the burst (one chunk). */
+/* Waits until n bytes may leave; n never exceeds the burst (one chunk).
+ * The streams share the bucket: each takes its bytes at once (the level
+ * may go below zero) and sleeps off its debt outside the lock. */
 static void bw_take(struct mig *m, size_t n)
 {
-	uint64_t t = now_ns();
+	struct shared *sh = m->sh;
+	double wait = 0;
+	uint64_t t;
 
-	if (m->bw_rate <= 0)
+	if (sh->bw_rate <= 0)
 		return;
-	m->bw_tokens += (double)(t - m->bw_last_ns) * m->bw_rate / 1e9;
-	if (m->bw_tokens > m->bw_burst)
-		m->bw_tokens = m->bw_burst;
-	m->bw_last_ns = t;
-	if (m->bw_tokens < (double)n) {
-		double wait = ((double)n - m->bw_tokens) / m->bw_rate;
+	pthread_mutex_lock(&sh->lock);
+	t = now_ns();
+	sh->bw_tokens += (double)(t - sh->bw_last_ns) * sh->bw_rate / 1e9;
+	if (sh->bw_tokens > sh->bw_burst)
+		sh->bw_tokens = sh->bw_burst;
+	sh->bw_last_ns = t;
+	sh->bw_tokens -= (double)n;
+	if (sh->bw_tokens < 0)
+		wait = -sh->bw_tokens / sh->bw_rate;
+	pthread_mutex_unlock(&sh->lock);
+	if (wait > 0) {
 		struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
 
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
-		t = now_ns();
-		m->bw_tokens += (double)(t - m->bw_last_ns) * m->bw_rate / 1e9;
-		m->bw_last_ns = t;
 	}
-	m->bw_tokens -= (double)n;
 }
 
 /* Writes p in pieces the bucket allows. */
 static int bw_write(struct mig *m, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		size_t k = m->bw_rate > 0 && n > m->bw_burst ? m->bw_burst : n;
+		size_t k = m->sh->bw_rate > 0 && n > m->sh->bw_burst ? m->sh->bw_burst : n;
 		int r;
 
 		bw_take(m, k);
@@ -513,7 +859,7 @@ static int bw_write(struct mig *m, const uint8_t *p, size_t n)
 static void z_judge(struct mig *m)
 {
 	double secs = (double)(time_now_ms() - m->t_start_ms) / 1000.0;
-	double rate = m->bw_rate > 0 ? m->bw_rate :
+	double rate = m->sh->bw_rate > 0 ? m->sh->bw_rate :
 		      secs > 0.01 && m->bytes_sent > (1u << 20) ? (double)m->bytes_sent / secs : 0;
 	double saved_s, cost_s = (double)m->z_ns / 1e9;
 
@@ -533,6 +879,7 @@ static int send_data(struct mig *m, uint16_t disk, uint8_t enc, uint64_t off, ui
 		     const uint8_t *p)
 {
 	struct proto_data d = { disk, enc, off, len, NULL, 0 };
+	uint8_t hbuf[64];
 	struct wbuf w;
 	int r;
 
@@ -546,11 +893,11 @@ static int send_data(struct mig *m, uint16_t disk, uint8_t enc, uint64_t off, ui
 
 			m->z_in += len;
 			m->z_total_in += len;
-			if (zc_compress(p, len, zout, sizeof(zout), m->zlevel, &clen) == 0 &&
+			if (zc_compress(p, len, m->zout, ZOUT_MAX, m->zlevel, &clen) == 0 &&
 			    clen < len - len / 32) {
 				d.enc = PROTO_ENC_ZSTD;
 				d.plen = (uint32_t)clen;
-				p = zout;
+				p = m->zout;
 			}
 			m->z_out += d.plen;
 			m->z_total_out += d.plen;
@@ -570,7 +917,7 @@ static int send_data(struct mig *m, uint16_t disk, uint8_t enc, uint64_t off, ui
 	if (enc == PROTO_ENC_ZERO)
 		m->zero_bytes += len;
 	m->since_flush += len;
-	m->pg.done += len;
+	__atomic_add_fetch(&m->sh->pg.done, len, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -632,23 +979,23 @@ static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 		size_t n = len > READ_MAX ? READ_MAX : (size_t)len;
 		size_t p = 0;
 
-		if ((r = src_read(s, rbuf, n, off, m->err, sizeof(m->err))))
+		if ((r = src_read(s, m->rbuf, n, off, m->err, sizeof(m->err))))
 			return -1;
 		m->bytes_read += n;
 		while (p < n) {
 			size_t q = p + (n - p < chunk ? n - p : chunk);
-			int zero = mem_is_zero(rbuf + p, q - p);
+			int zero = mem_is_zero(m->rbuf + p, q - p);
 
 			/* Extend the run while chunks keep the same zero-ness. */
 			while (q < n) {
 				size_t c = n - q < chunk ? n - q : chunk;
 
-				if (mem_is_zero(rbuf + q, c) != zero)
+				if (mem_is_zero(m->rbuf + q, c) != zero)
 					break;
 				q += c;
 			}
 			r = send_data(m, (uint16_t)i, zero ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
-				      off + p, (uint32_t)(q - p), rbuf + p);
+				      off + p, (uint32_t)(q - p), m->rbuf + p);
 			if (r) {
 				/* An ERROR the destination sent before closing says more. */
 				char keep[AGENT_ERR_MAX];
@@ -671,44 +1018,41 @@ static int send_range(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 			return -1;
 		if (got_stop)
 			return fail(m, "interrupted; what was flushed is kept: run again to resume");
-		progress_tick(&m->pg, 0);
+		if (aborted(m))
+			return -1;
+		tick(m);
 	}
 	return 0;
 }
 
-/* Every run of set chunks, clipped to the disk. */
-static int send_disk(struct mig *m, uint32_t i)
+/* Every run of set chunks in [from, to) of disk i. */
+static int send_part(struct mig *m, uint32_t i, uint64_t from, uint64_t to)
 {
 	const struct bm_disk *d = &m->s[i].bm;
-	uint64_t c;
+	uint64_t c, last = (to + d->chunk - 1) / d->chunk;
 
-	m->pg.disk = m->s[i].dst;
-	/* A mounted filesystem writes through its partition's page cache,
-	 * which the kernel does not keep coherent with the whole disk's:
-	 * drop ours so every read comes from the device. */
-	posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_DONTNEED);
-	posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	c = m->start[i] / d->chunk;
-	while (c < d->nchunks) {
+	if (m->k == 0)
+		m->sh->pg.disk = m->s[i].dst;
+	if (last > d->nchunks)
+		last = d->nchunks;
+	c = from / d->chunk;
+	while (c < last) {
 		uint64_t e, off, end;
 
 		if (!bm_test(d, c)) {
 			c++;
 			continue;
 		}
-		for (e = c; e < d->nchunks && bm_test(d, e); e++)
+		for (e = c; e < last && bm_test(d, e); e++)
 			;
 		off = c * d->chunk;
-		end = e * d->chunk > d->size ? d->size : e * d->chunk;
-		if (off < m->start[i]) /* resuming inside a run */
-			off = m->start[i];
+		end = e * d->chunk > to ? to : e * d->chunk;
+		if (off < from) /* resuming inside a run */
+			off = from;
 		if (off < end && send_range(m, i, off, end - off))
 			return -1;
 		c = e;
 	}
-	/* The disk is complete in the send order. */
-	m->cur_disk = i;
-	m->cur_off = d->size;
 	return 0;
 }
 
@@ -732,11 +1076,7 @@ static int hash_req(struct mig *m, const struct vreq *v, uint32_t block)
 	return 0;
 }
 
-
-#define CMP_WINDOW 4
 #define FINE_BLOCK 4096
-
-static uint64_t diffs[CMP_WINDOW * PROTO_HASH_MAX];
 
 /* The next HASHES for (disk, off, block, count), skipping late FLUSHED. */
 static int recv_hashes(struct mig *m, uint32_t disk, uint64_t off, uint32_t block,
@@ -783,7 +1123,7 @@ static int compare_fine(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 	if (hash_req(m, &(struct vreq){ i, off, len }, FINE_BLOCK) ||
 	    recv_hashes(m, i, off, FINE_BLOCK, count, &h))
 		return -1;
-	if ((r = src_read(s, rbuf, (size_t)len, off, m->err, sizeof(m->err))))
+	if ((r = src_read(s, m->rbuf, (size_t)len, off, m->err, sizeof(m->err))))
 		return -1;
 	m->bytes_read += len;
 	while (k < count) {
@@ -794,7 +1134,7 @@ static int compare_fine(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 			uint64_t bo = (uint64_t)e * FINE_BLOCK;
 			size_t n = (size_t)(len - bo < FINE_BLOCK ? len - bo : FINE_BLOCK);
 
-			hash128(rbuf + bo, n, m->plan.seed, mine);
+			hash128(m->rbuf + bo, n, m->plan.seed, mine);
 			if (!memcmp(mine, h.hashes + (size_t)e * HASH_LEN, HASH_LEN))
 				break;
 			e++;
@@ -804,8 +1144,8 @@ static int compare_fine(struct mig *m, uint32_t i, uint64_t off, uint64_t len)
 			uint64_t n = ((uint64_t)e * FINE_BLOCK > len ? len : (uint64_t)e * FINE_BLOCK) - bo;
 
 			if (send_data(m, (uint16_t)i,
-				      mem_is_zero(rbuf + bo, (size_t)n) ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
-				      off + bo, (uint32_t)n, rbuf + bo))
+				      mem_is_zero(m->rbuf + bo, (size_t)n) ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
+				      off + bo, (uint32_t)n, m->rbuf + bo))
 				return -1;
 			m->changed += n;
 			k = e;
@@ -829,12 +1169,8 @@ static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to)
 
 	if (last > d->nchunks)
 		last = d->nchunks;
-	m->pg.disk = s->dst;
-	/* Read what is on the device now: file data reaches the disk without
-	 * passing through the block device's page cache, so pages cached by
-	 * an earlier pass may be stale. */
-	if (s->fd >= 0)
-		posix_fadvise(s->fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (m->k == 0)
+		m->sh->pg.disk = s->dst;
 	while (c < last) {
 		uint32_t nq = 0, k;
 		size_t nd = 0;
@@ -869,26 +1205,28 @@ static int compare_range(struct mig *m, uint32_t i, uint64_t from, uint64_t to)
 				size_t n = (size_t)(q[k].off + q[k].len - off < d->chunk ?
 							    q[k].off + q[k].len - off : d->chunk);
 
-				if ((r = src_read(s, rbuf, n, off, m->err, sizeof(m->err))))
+				if ((r = src_read(s, m->rbuf, n, off, m->err, sizeof(m->err))))
 					return -1;
 				m->bytes_read += n;
 				m->compared += n;
-				m->pg.done += n;
-				hash128(rbuf, n, m->plan.seed, mine);
+				__atomic_add_fetch(&m->sh->pg.done, n, __ATOMIC_RELAXED);
+				hash128(m->rbuf, n, m->plan.seed, mine);
 				if (memcmp(mine, h.hashes + (size_t)j * HASH_LEN, HASH_LEN))
-					diffs[nd++] = off;
+					m->diffs[nd++] = off;
 			}
 		}
 		/* The window's answers are in: now the fine comparisons. */
 		for (k = 0; k < nd; k++) {
-			uint64_t len = d->size - diffs[k] < d->chunk ? d->size - diffs[k] : d->chunk;
+			uint64_t len = d->size - m->diffs[k] < d->chunk ? d->size - m->diffs[k] : d->chunk;
 
-			if (compare_fine(m, i, diffs[k], len))
+			if (compare_fine(m, i, m->diffs[k], len))
 				return -1;
 		}
 		if (m->since_flush >= m->flush_every && send_flush(m))
 			return -1;
-		progress_tick(&m->pg, 0);
+		if (aborted(m))
+			return -1;
+		tick(m);
 	}
 	return 0;
 }
@@ -911,23 +1249,23 @@ static int check_hashes(struct mig *m, const struct vreq *v, uint32_t block, int
 	while (off < end) {
 		size_t n = (size_t)(end - off < block ? end - off : block);
 
-		if ((r = src_read(s, rbuf, n, off, m->err, sizeof(m->err))))
+		if ((r = src_read(s, m->rbuf, n, off, m->err, sizeof(m->err))))
 			return -1;
 		m->bytes_read += n;
-		hash128(rbuf, n, m->plan.seed, mine);
+		hash128(m->rbuf, n, m->plan.seed, mine);
 		if (memcmp(mine, h.hashes + (size_t)k * HASH_LEN, HASH_LEN)) {
 			(*bad)++;
 			log_info("%s: chunk at offset %llu differs on %s%s", s->path,
 				 (unsigned long long)off, s->dst, resend ? "; sending it again" : "");
 			if (resend) {
 				if (send_data(m, (uint16_t)v->disk,
-					      mem_is_zero(rbuf, n) ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
-					      off, (uint32_t)n, rbuf))
+					      mem_is_zero(m->rbuf, n) ? PROTO_ENC_ZERO : PROTO_ENC_RAW,
+					      off, (uint32_t)n, m->rbuf))
 					return fail(m, "connection lost while re-sending");
 				m->resent += n;
 			}
 		}
-		m->pg.done += n;
+		__atomic_add_fetch(&m->sh->pg.done, n, __ATOMIC_RELAXED);
 		off += n;
 		k++;
 	}
@@ -948,7 +1286,7 @@ static int verify_pass(struct mig *m, int resend, uint64_t *bad)
 
 		posix_fadvise(m->s[i].fd, 0, 0, POSIX_FADV_DONTNEED);
 
-		m->pg.disk = m->s[i].dst;
+		m->sh->pg.disk = m->s[i].dst;
 		while (c < d->nchunks) {
 			uint64_t e, end;
 			struct vreq v;
@@ -968,7 +1306,7 @@ static int verify_pass(struct mig *m, int resend, uint64_t *bad)
 				if (check_hashes(m, &q[tail % VERIFY_WINDOW], block, resend, bad))
 					return -1;
 				tail++;
-				progress_tick(&m->pg, 0);
+				progress_tick(&m->sh->pg, 0);
 			}
 			if (hash_req(m, &v, block))
 				return -1;
@@ -992,18 +1330,18 @@ static int verify(struct mig *m)
 	for (i = 0; i < m->n; i++)
 		total += m->s[i].bm.map_bytes;
 	for (int round = 1; round <= 2; round++) {
-		progress_init(&m->pg, m->json, total);
-		m->pg.phase = "verifying";
+		progress_init(&m->sh->pg, m->json, total);
+		m->sh->pg.phase = "verifying";
 		if (verify_pass(m, round == 1, &bad))
 			return -1;
-		progress_tick(&m->pg, 1);
-		progress_break(&m->pg);
+		progress_tick(&m->sh->pg, 1);
+		progress_break(&m->sh->pg);
 		if (m->json) {
 			char r[8], b[32];
 
 			snprintf(r, sizeof(r), "%d", round);
 			snprintf(b, sizeof(b), "%llu", (unsigned long long)bad);
-			progress_event(&m->pg, "verify", "round", r, "differing_chunks", b, NULL);
+			progress_event(&m->sh->pg, "verify", "round", r, "differing_chunks", b, NULL);
 		}
 		if (bad == 0) {
 			log_info("verify: every sent chunk matches the source (%s compared)",
@@ -1061,7 +1399,7 @@ static int finish(struct mig *m, uint8_t handoff, int grow, struct proto_report 
 		for (i = 0; i < rep->n; i++) {
 			char t[600];
 
-			progress_event(&m->pg, "report",
+			progress_event(&m->sh->pg, "report",
 				       "level", rep->line[i].level == PROTO_PASS ? "\"pass\"" :
 				       rep->line[i].level == PROTO_WARN ? "\"warn\"" : "\"fail\"",
 				       "text", json_str(rep->line[i].text, t, sizeof(t)), NULL);
@@ -1093,43 +1431,43 @@ static int load_or_start_state(struct mig *m, const struct agent_target *t, cons
 	int r;
 
 	tls_token_fingerprint(&t->token, fp, sizeof(fp));
-	memset(&m->st, 0, sizeof(m->st));
+	memset(&m->sh->st, 0, sizeof(m->sh->st));
 	/* The destination is who holds the token, wherever it is reached
 	 * (a proxy, a new address after a reboot). */
-	snprintf(m->st.dest, sizeof(m->st.dest), "%s", fp);
-	m->st.chunk = m->plan.chunk;
-	m->st.n = m->n;
+	snprintf(m->sh->st.dest, sizeof(m->sh->st.dest), "%s", fp);
+	m->sh->st.chunk = m->plan.chunk;
+	m->sh->st.n = m->n;
 	for (i = 0; i < m->n; i++) {
-		snprintf(m->st.d[i].src, sizeof(m->st.d[i].src), "%s", m->s[i].path);
-		snprintf(m->st.d[i].dst, sizeof(m->st.d[i].dst), "%s", m->s[i].dst);
-		m->st.d[i].size = m->s[i].bm.size;
-		m->st.d[i].lsec = m->s[i].bm.lsec;
+		snprintf(m->sh->st.d[i].src, sizeof(m->sh->st.d[i].src), "%s", m->s[i].path);
+		snprintf(m->sh->st.d[i].dst, sizeof(m->sh->st.d[i].dst), "%s", m->s[i].dst);
+		m->sh->st.d[i].size = m->s[i].bm.size;
+		m->sh->st.d[i].lsec = m->s[i].bm.lsec;
 	}
 	if (dir[0])
-		state_path(dir, m->st.dest, m->state_file, sizeof(m->state_file));
-	r = m->state_file[0] && !restart ? state_load(m->state_file, &old, err, sizeof(err)) : -ENOENT;
+		state_path(dir, m->sh->st.dest, m->sh->state_file, sizeof(m->sh->state_file));
+	r = m->sh->state_file[0] && !restart ? state_load(m->sh->state_file, &old, err, sizeof(err)) : -ENOENT;
 	if (r == -EBADMSG)
 		return fail(m, "%s; move it away or run with --restart to start over", err);
 	if (r == 0) {
 		char why[400] = "";
 
-		if (old.n != m->n || old.chunk != m->plan.chunk || strcmp(old.dest, m->st.dest))
+		if (old.n != m->n || old.chunk != m->plan.chunk || strcmp(old.dest, m->sh->st.dest))
 			snprintf(why, sizeof(why), "%u disk(s) at %u-byte chunks to %s", old.n,
 				 old.chunk, old.dest);
 		for (i = 0; !why[0] && i < m->n; i++)
-			if (strcmp(old.d[i].src, m->st.d[i].src) || strcmp(old.d[i].dst, m->st.d[i].dst) ||
-			    old.d[i].size != m->st.d[i].size || old.d[i].lsec != m->st.d[i].lsec)
+			if (strcmp(old.d[i].src, m->sh->st.d[i].src) || strcmp(old.d[i].dst, m->sh->st.d[i].dst) ||
+			    old.d[i].size != m->sh->st.d[i].size || old.d[i].lsec != m->sh->st.d[i].lsec)
 				if (snprintf(why, sizeof(why), "%s (%llu bytes) -> %s", old.d[i].src,
 					     (unsigned long long)old.d[i].size, old.d[i].dst) < 0)
 					why[0] = '?';
 		if (why[0])
 			return fail(m, "%s holds an unfinished migration of %s, not this one; "
-				       "run with --restart to start over", m->state_file, why);
+				       "run with --restart to start over", m->sh->state_file, why);
 		m->plan.session = old.session;
 		m->plan.seed = old.seed;
 		for (i = 0; i < m->n; i++)
-			m->st.d[i].acked = old.d[i].acked;
-		log_info("continuing the migration recorded in %s", m->state_file);
+			m->sh->st.d[i].acked = old.d[i].acked;
+		log_info("continuing the migration recorded in %s", m->sh->state_file);
 	} else {
 		if (getrandom(&m->plan.session, sizeof(m->plan.session), 0) < 0 ||
 		    getrandom(&m->plan.seed, sizeof(m->plan.seed), 0) < 0)
@@ -1137,8 +1475,8 @@ static int load_or_start_state(struct mig *m, const struct agent_target *t, cons
 		if (!m->plan.session)
 			m->plan.session = 1;
 	}
-	m->st.session = m->plan.session;
-	m->st.seed = m->plan.seed;
+	m->sh->st.session = m->plan.session;
+	m->sh->st.seed = m->plan.seed;
 	save_state(m);
 	return 0;
 }
@@ -1155,7 +1493,7 @@ static void report_pass(struct mig *m, unsigned pass, uint64_t t0)
 		snprintf(c1, sizeof(c1), "%llu", (unsigned long long)m->compared);
 		snprintf(s1, sizeof(s1), "%llu", (unsigned long long)m->changed);
 		snprintf(d1, sizeof(d1), "%.3f", secs);
-		progress_event(&m->pg, "pass", "pass", p1, "compared", c1, "changed", s1,
+		progress_event(&m->sh->pg, "pass", "pass", p1, "compared", c1, "changed", s1,
 			       "seconds", d1, NULL);
 	} else {
 		fprintf(stderr, "ferry: pass %u: compared %s, %s changed and sent, %.1f s\n", pass,
@@ -1202,9 +1540,9 @@ static int image_probe(struct src *s, uint32_t chunk, char *err, size_t errcap)
 		if (bm_test(d, c))
 			d->map_bytes += (c + 1) * chunk > d->size ? d->size - c * chunk : chunk;
 	/* The first MiB holds the partition table, if any. */
-	if (src_read(s, rbuf, d->size < PTABLE_REGION_LEN ? (size_t)d->size : PTABLE_REGION_LEN,
+	if (src_read(s, rbuf0, d->size < PTABLE_REGION_LEN ? (size_t)d->size : PTABLE_REGION_LEN,
 		     0, err, errcap) == 0 &&
-	    ptable_detect(rbuf, d->size < PTABLE_REGION_LEN ? (size_t)d->size : PTABLE_REGION_LEN,
+	    ptable_detect(rbuf0, d->size < PTABLE_REGION_LEN ? (size_t)d->size : PTABLE_REGION_LEN,
 			  512, &kind, perr, sizeof(perr)) == 0)
 		snprintf(d->table, sizeof(d->table), "%s",
 			 kind == PTABLE_GPT ? "gpt" : kind == PTABLE_MBR ? "dos" : "");
@@ -1279,8 +1617,8 @@ static int sync_loop(struct mig *m, unsigned interval)
 		if (got_stop || got_cutover)
 			return 0;
 		t0 = time_now_ms();
-		progress_init(&m->pg, m->json, 0);
-		m->pg.phase = "comparing";
+		progress_init(&m->sh->pg, m->json, 0);
+		m->sh->pg.phase = "comparing";
 		if (sync_pass(m))
 			return -1;
 		report_pass(m, ++pass, t0);
@@ -1304,8 +1642,8 @@ static int final_pass(struct mig *m, unsigned timeout)
 	log_info("frozen for the final pass: %s", err);
 	/* Nothing goes to a frozen filesystem: no state, no log file. */
 	log_pause_file(1);
-	progress_init(&m->pg, m->json, 0);
-	m->pg.phase = "final";
+	progress_init(&m->sh->pg, m->json, 0);
+	m->sh->pg.phase = "final";
 	r = sync_pass(m);
 	ms = freeze_end();
 	log_pause_file(0);
@@ -1321,7 +1659,7 @@ static int final_pass(struct mig *m, unsigned timeout)
 
 		snprintf(a, sizeof(a), "%llu", (unsigned long long)ms);
 		snprintf(n1, sizeof(n1), "%zu", freeze_count());
-		progress_event(&m->pg, "freeze", "filesystems", n1, "ms", a, NULL);
+		progress_event(&m->sh->pg, "freeze", "filesystems", n1, "ms", a, NULL);
 	}
 	log_info("final pass: %zu filesystem(s) frozen for %.3f s; %s changed", freeze_count(),
 		 (double)ms / 1000.0, fmt_bytes(m->changed, err, sizeof(err)));
@@ -1413,7 +1751,7 @@ static void summary(struct mig *m, const char *result, uint64_t t0, uint64_t tot
 		snprintf(s7, sizeof(s7), "%llu", (unsigned long long)m->resent);
 		snprintf(s8, sizeof(s8), "%llu", (unsigned long long)m->z_total_in);
 		snprintf(s9, sizeof(s9), "%llu", (unsigned long long)m->z_total_out);
-		progress_event(&m->pg, "summary", "result", r, "disk_bytes", s6, "bytes_read", s1,
+		progress_event(&m->sh->pg, "summary", "result", r, "disk_bytes", s6, "bytes_read", s1,
 			       "bytes_sent", s2, "skipped_unused", s3, "skipped_zero", s4,
 			       "resent", s7, "compressed_in", s8, "compressed_out", s9,
 			       "seconds", s5, NULL);
@@ -1512,6 +1850,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		{ "ignore-check", no_argument, NULL, 'K' },
 		{ "inspect", no_argument, NULL, 'i' },
 		{ "compress", required_argument, NULL, 'x' },
+		{ "streams", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1529,10 +1868,23 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 	char state_dir[300] = STATE_DIR_DEFAULT;
 	const char *format = NULL;
 	int inspect = 0, ignore_check = 0;
+	uint32_t want_streams = 1;
 	size_t nspec = 0, i;
 
 	memset(&t, 0, sizeof(t));
 	memset(&m, 0, sizeof(m));
+	memset(&shared, 0, sizeof(shared));
+	pthread_mutex_init(&shared.lock, NULL);
+	m.sh = &shared;
+	m.rbuf = rbuf0;
+	m.zout = zout0;
+	m.diffs = diffs0;
+	m.t = &t;
+	{
+		long nc = sysconf(_SC_NPROCESSORS_ONLN);
+
+		want_streams = nc < 1 ? 1 : nc > PROTO_STREAMS_MAX ? PROTO_STREAMS_MAX : (uint32_t)nc;
+	}
 	m.flush_every = FLUSH_EVERY_DEFAULT;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1606,7 +1958,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 			snprintf(state_dir, sizeof(state_dir), "%s", optarg);
 			break;
 		case 'B':
-			if (parse_rate(optarg, &m.bw_rate)) {
+			if (parse_rate(optarg, &m.sh->bw_rate)) {
 				fprintf(stderr, "ferry: --bwlimit %s: want KB/s (e.g. 51200), or 50M, "
 						"200Mbit, 1G\n", optarg);
 				return AGENT_EXIT_USAGE;
@@ -1619,6 +1971,14 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 				return AGENT_EXIT_USAGE;
 			}
 			m.zlevel = (int)v;
+			break;
+		case 'n':
+			if (parse_u64(optarg, PROTO_STREAMS_MAX, &v) || v < 1) {
+				fprintf(stderr, "ferry: --streams %s: want 1 to %d\n", optarg,
+					PROTO_STREAMS_MAX);
+				return AGENT_EXIT_USAGE;
+			}
+			want_streams = (uint32_t)v;
 			break;
 		case 'f':
 			if (!import_mode || (strcmp(optarg, "raw") && strcmp(optarg, "qcow2") &&
@@ -1729,12 +2089,12 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		}
 	}
 	m.t_start_ms = t0;
-	m.bw_burst = (uint32_t)chunk;
-	m.bw_tokens = (double)chunk;
-	m.bw_last_ns = now_ns();
+	m.sh->bw_burst = (uint32_t)chunk;
+	m.sh->bw_tokens = (double)chunk;
+	m.sh->bw_last_ns = now_ns();
 	m.s = srcs;
 	m.ac = &conn;
-	progress_init(&m.pg, m.json, 0);
+	progress_init(&m.sh->pg, m.json, 0);
 
 	/* 1. The sources, probed before anything goes on the wire; what the
 	 * running system has in its page cache goes to the disks first. */
@@ -1811,6 +2171,10 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		goto out_conn;
 	print_plan(&m, conn.peer);
 	m.plan.chunk = (uint32_t)chunk;
+	m.nstreams = streams_for(&m, want_streams);
+	m.plan.streams = (uint8_t)m.nstreams;
+	if (m.nstreams > 1)
+		log_info("%u streams", m.nstreams);
 	m.plan.flags = (uint8_t)((checksum ? PROTO_PLAN_CHECKSUM : 0) | (grow ? PROTO_PLAN_GROW : 0));
 	m.plan.ndisks = m.n;
 	for (i = 0; i < m.n; i++) {
@@ -1852,8 +2216,8 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 
 			for (i = 0; i < m.n; i++)
 				done += m.start[i] < srcs[i].bm.map_bytes ? m.start[i] : 0;
-			progress_init(&m.pg, m.json, sync_mode ? send_total : send_total);
-			m.pg.phase = sync_mode ? "comparing" : "sending";
+			progress_init(&m.sh->pg, m.json, sync_mode ? send_total : send_total);
+			m.sh->pg.phase = sync_mode ? "comparing" : "sending";
 			if (transfer(&m) == 0)
 				break;
 		}
@@ -1863,14 +2227,14 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 			tls_close(conn.tls, 500);
 			conn.tls = NULL;
 		}
-		progress_break(&m.pg);
+		progress_break(&m.sh->pg);
 		log_info("%s; reconnecting in %u s (attempt %u of %u)", m.err, backoff,
 			 attempt + 1, retries);
 		if (m.json) {
 			char a1[16], e1[AGENT_ERR_MAX + 64];
 
 			snprintf(a1, sizeof(a1), "%u", attempt + 1);
-			progress_event(&m.pg, "reconnect", "attempt", a1, "reason",
+			progress_event(&m.sh->pg, "reconnect", "attempt", a1, "reason",
 				       json_str(m.err, e1, sizeof(e1)), NULL);
 		}
 		sleep(backoff);
@@ -1878,13 +2242,13 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		m.lost = 0;
 		m.err[0] = 0;
 	}
-	progress_tick(&m.pg, 1);
-	progress_break(&m.pg);
+	progress_tick(&m.sh->pg, 1);
+	progress_break(&m.sh->pg);
 	if (m.json) {
 		char a1[32];
 
-		snprintf(a1, sizeof(a1), "%llu", (unsigned long long)m.pg.done);
-		progress_event(&m.pg, sync_mode ? "synced" : "done", "sent", a1, NULL);
+		snprintf(a1, sizeof(a1), "%llu", (unsigned long long)m.sh->pg.done);
+		progress_event(&m.sh->pg, sync_mode ? "synced" : "done", "sent", a1, NULL);
 	}
 	if (sync_mode) {
 		report_pass(&m, 1, t0);
@@ -1914,8 +2278,8 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		goto out_conn;
 	tls_close(conn.tls, 2000);
 	conn.tls = NULL;
-	if (m.state_file[0])
-		state_remove(m.state_file);
+	if (m.sh->state_file[0])
+		state_remove(m.sh->state_file);
 	rc = AGENT_EXIT_OK;
 	summary(&m, rep.verdict == PROTO_FAIL ? "migrated, but the destination may not boot" :
 		    "migrated", t0, total_size, unused);
@@ -1926,12 +2290,12 @@ out_conn:
 		conn.tls = NULL;
 	}
 out:
-	progress_break(&m.pg);
+	progress_break(&m.sh->pg);
 	if (rc != AGENT_EXIT_OK) {
 		char e[AGENT_ERR_MAX + 64];
 
 		if (m.json)
-			progress_event(&m.pg, "error", "message",
+			progress_event(&m.sh->pg, "error", "message",
 				       json_str(m.err, e, sizeof(e)), NULL);
 		fprintf(stderr, "ferry: error: %s\n", m.err);
 		summary(&m, "failed", t0, total_size, unused);

@@ -103,6 +103,7 @@ void progress_event(const struct progress *p, const char *event, ...)
 
 	if (!p->json)
 		return;
+	flockfile(stdout);	/* one line whichever stream writes it */
 	printf("{\"event\":\"%s\",\"t\":%.3f", event,
 	       (double)(time_now_ms() - p->t0_ms) / 1000.0);
 	va_start(ap, event);
@@ -113,4 +114,5 @@ void progress_event(const struct progress *p, const char *event, ...)
 	va_end(ap);
 	printf("}\n");
 	fflush(stdout);
+	funlockfile(stdout);
 }

@@ -24,6 +24,15 @@ void proto_srv_fail(struct proto_srv *s)
 	s->state = PROTO_SRV_FAILED;
 }
 
+void proto_srv_join(struct proto_srv *s, const struct proto_plan *plan)
+{
+	if (s->state != PROTO_SRV_READY)
+		return;
+	s->plan = *plan;
+	s->joined = 1;
+	s->state = PROTO_SRV_PLANNED;
+}
+
 void proto_srv_end(struct proto_srv *s)
 {
 	mem_wipe(s->expect_proof, sizeof(s->expect_proof));
@@ -165,8 +174,17 @@ static void on_planned(struct proto_srv *s, const struct proto_frame *f,
 		a->kind = PROTO_ACT_WRITE;
 		return;
 	case PROTO_FLUSH:
-		if (proto_dec_u64(f, PROTO_FLUSH, &a->seq)) {
+		if (proto_dec_flush(f, &a->flush)) {
 			act_fail(s, a, PROTO_E_MALFORMED, "malformed FLUSH");
+			return;
+		}
+		/* A position inside a planned disk, or just past the last. */
+		if (a->flush.disk > s->plan.ndisks ||
+		    (a->flush.disk == s->plan.ndisks ? a->flush.off != 0 :
+		     a->flush.off > s->plan.disks[a->flush.disk].src_size)) {
+			snprintf(t, sizeof(t), "FLUSH position outside the plan: disk %u, offset %llu",
+				 a->flush.disk, (unsigned long long)a->flush.off);
+			act_fail(s, a, PROTO_E_STATE, t);
 			return;
 		}
 		a->kind = PROTO_ACT_FLUSH;
@@ -188,6 +206,8 @@ static void on_planned(struct proto_srv *s, const struct proto_frame *f,
 		a->kind = PROTO_ACT_HASH;
 		return;
 	case PROTO_FINISH:
+		if (s->joined)
+			break;
 		if (proto_dec_finish(f, &a->flags, &a->handoff)) {
 			act_fail(s, a, PROTO_E_MALFORMED, "malformed FINISH");
 			return;
@@ -250,7 +270,7 @@ void proto_srv_input(struct proto_srv *s, const struct proto_frame *f,
 		}
 		break;
 	case PROTO_CLEAN:
-		if (s->state == PROTO_SRV_READY || s->state == PROTO_SRV_PLANNED) {
+		if (!s->joined && (s->state == PROTO_SRV_READY || s->state == PROTO_SRV_PLANNED)) {
 			if (proto_dec_clean(f, &a->flags, &a->handoff)) {
 				act_fail(s, a, PROTO_E_MALFORMED, "malformed CLEAN");
 				return;

@@ -64,7 +64,7 @@ static int64_t frame_max_len(uint8_t type)
 	case PROTO_FINISHED:
 		return PROTO_CTRL_MAX;
 	case PROTO_FLUSH:
-		return 8;
+		return 18;
 	case PROTO_FLUSHED:
 		return 16;
 	case PROTO_HASH_REQ:

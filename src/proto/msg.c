@@ -37,6 +37,11 @@ int proto_enc_hello(struct wbuf *w, const struct proto_hello *m)
 	wbuf_str(w, m->agent);
 	wbuf_str(w, m->host);
 	wbuf_bytes(w, m->proof, PROTO_PROOF_LEN);
+	if (m->join) {
+		wbuf_u64(w, m->join);
+		wbuf_u8(w, m->stream);
+		wbuf_u8(w, m->streams);
+	}
 	return proto_frame_end(w, at);
 }
 
@@ -55,6 +60,14 @@ int proto_dec_hello(const struct proto_frame *f, struct proto_hello *m)
 	cur_bytes(&c, m->proof, PROTO_PROOF_LEN);
 	if (!c.err && m->ver_min > m->ver_max)
 		return -EBADMSG;
+	if (!c.err && cur_left(&c)) {
+		cur_u64(&c, &m->join);
+		cur_u8(&c, &m->stream);
+		cur_u8(&c, &m->streams);
+		if (!c.err && (m->join == 0 || m->streams < 2 || m->streams > PROTO_STREAMS_MAX ||
+			       m->stream == 0 || m->stream >= m->streams))
+			return -EBADMSG;
+	}
 	return dec_end(&c);
 }
 
@@ -203,6 +216,7 @@ int proto_enc_plan(struct wbuf *w, const struct proto_plan *m)
 	wbuf_u64(w, m->session);
 	wbuf_u64(w, m->seed);
 	wbuf_u8(w, m->flags);
+	wbuf_u8(w, m->streams);
 	wbuf_u16(w, (uint16_t)m->ndisks);
 	for (i = 0; i < m->ndisks; i++) {
 		const struct proto_plan_disk *d = &m->disks[i];
@@ -231,8 +245,10 @@ int proto_dec_plan(const struct proto_frame *f, struct proto_plan *m)
 	cur_u64(&c, &m->session);
 	cur_u64(&c, &m->seed);
 	cur_u8(&c, &m->flags);
+	cur_u8(&c, &m->streams);
 	cur_u16(&c, &n);
-	if (c.err || n == 0 || n > PROTO_MAX_DISKS)
+	if (c.err || n == 0 || n > PROTO_MAX_DISKS || m->streams == 0 ||
+	    m->streams > PROTO_STREAMS_MAX)
 		return -EBADMSG;
 	if (!pow2_in(m->chunk, 4096, PROTO_DATA_MAX) ||
 	    (m->flags & ~(PROTO_PLAN_CHECKSUM | PROTO_PLAN_GROW)))
@@ -360,23 +376,30 @@ int proto_dec_data(const struct proto_frame *f, struct proto_data *m)
 	return dec_end(&c);
 }
 
-int proto_enc_u64(struct wbuf *w, uint8_t type, uint64_t v)
+int proto_enc_flush(struct wbuf *w, const struct proto_flush *m)
 {
 	size_t at;
 
-	proto_frame_begin(w, type, &at);
-	wbuf_u64(w, v);
+	proto_frame_begin(w, PROTO_FLUSH, &at);
+	wbuf_u64(w, m->seq);
+	wbuf_u16(w, (uint16_t)m->disk);
+	wbuf_u64(w, m->off);
 	return proto_frame_end(w, at);
 }
 
-int proto_dec_u64(const struct proto_frame *f, uint8_t type, uint64_t *v)
+int proto_dec_flush(const struct proto_frame *f, struct proto_flush *m)
 {
 	struct cur c;
+	uint16_t d;
 
-	if (f->type != type)
+	memset(m, 0, sizeof(*m));
+	if (f->type != PROTO_FLUSH)
 		return -EBADMSG;
 	cur_init(&c, f->payload, f->len);
-	cur_u64(&c, v);
+	cur_u64(&c, &m->seq);
+	cur_u16(&c, &d);
+	cur_u64(&c, &m->off);
+	m->disk = d;
 	return dec_end(&c);
 }
 

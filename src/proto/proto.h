@@ -16,7 +16,7 @@
 
 struct wbuf;
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2		/* 2: streams (HELLO join, PLAN streams, FLUSH position) */
 #define PROTO_HDR_LEN 8
 #define PROTO_CTRL_MAX (64u * 1024)	       /* any control message */
 #define PROTO_DATA_MAX (1024u * 1024)	       /* largest DATA payload */
@@ -27,6 +27,7 @@ struct wbuf;
 
 #define PROTO_PROOF_LEN 32
 #define PROTO_MAX_DISKS 32
+#define PROTO_STREAMS_MAX 8		/* TLS connections of one migration */
 #define PROTO_NAME_MAX 32
 #define PROTO_LABEL_MAX 64
 #define PROTO_TEXT_MAX 512
@@ -112,6 +113,10 @@ struct proto_hello {
 	char agent[PROTO_LABEL_MAX];	/* "ferry 0.1.0" */
 	char host[PROTO_LABEL_MAX];	/* source hostname */
 	uint8_t proof[PROTO_PROOF_LEN];
+	/* An extra stream of a migration (optional trailer): the session it
+	 * joins (0 = none, a session of its own), its index 1..streams-1. */
+	uint64_t join;
+	uint8_t stream, streams;
 };
 
 #define PROTO_DISK_RO 0x01
@@ -188,6 +193,7 @@ struct proto_plan {
 	uint64_t session;		/* random per migration */
 	uint64_t seed;			/* hash seed for this session */
 	uint8_t flags;
+	uint8_t streams;		/* connections carrying DATA: 1..PROTO_STREAMS_MAX */
 	uint32_t ndisks;
 	struct proto_plan_disk disks[PROTO_MAX_DISKS];
 };
@@ -249,10 +255,20 @@ int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m);
  * is never copied into a frame buffer. */
 int proto_enc_data_hdr(struct wbuf *w, const struct proto_data *m);
 int proto_dec_data(const struct proto_frame *f, struct proto_data *m);
-int proto_enc_u64(struct wbuf *w, uint8_t type, uint64_t v); /* FLUSH */
+/*
+ * FLUSH: seq, and the stream's position in the send order (disks in plan
+ * order, offsets ascending): nothing this stream sends later lies before
+ * (disk, off). disk == ndisks (off 0) means the stream is done.
+ */
+struct proto_flush {
+	uint64_t seq;
+	uint32_t disk;
+	uint64_t off;
+};
+int proto_enc_flush(struct wbuf *w, const struct proto_flush *m);
+int proto_dec_flush(const struct proto_frame *f, struct proto_flush *m);
 int proto_enc_flushed(struct wbuf *w, uint64_t seq, uint64_t written);
 int proto_dec_flushed(const struct proto_frame *f, uint64_t *seq, uint64_t *written);
-int proto_dec_u64(const struct proto_frame *f, uint8_t type, uint64_t *v);
 int proto_enc_hash_req(struct wbuf *w, const struct proto_hash_req *m);
 int proto_dec_hash_req(const struct proto_frame *f, struct proto_hash_req *m);
 /* HASHES header + count hashes from h. */
@@ -303,7 +319,7 @@ struct proto_act {
 	struct proto_hello hello; /* with WELCOME: who connected */
 	struct proto_data data;	  /* with WRITE */
 	struct proto_hash_req hreq; /* with HASH */
-	uint64_t seq;		  /* with FLUSH */
+	struct proto_flush flush; /* with FLUSH (position checked against the plan) */
 	uint8_t flags, handoff;	  /* with FINISH */
 };
 
@@ -313,6 +329,7 @@ struct proto_srv {
 	uint16_t version;
 	const struct proto_inventory *inv; /* the destination's disks */
 	struct proto_plan plan;
+	int joined;		/* an extra stream: DATA, FLUSH, HASH_REQ, BYE only */
 };
 
 /* expect_proof is what an agent holding the token must send; inv lists
@@ -324,6 +341,10 @@ void proto_srv_fail(struct proto_srv *s);
 /* Feeds one frame; *a says what to do. Never fails silently. */
 void proto_srv_input(struct proto_srv *s, const struct proto_frame *f,
 		     struct proto_act *a);
+/* After a WELCOME to a HELLO that joins a session the caller holds: the
+ * engine takes plan (checked when it was accepted) and is PLANNED as an
+ * extra stream. */
+void proto_srv_join(struct proto_srv *s, const struct proto_plan *plan);
 /* Wipes the expected proof. */
 void proto_srv_end(struct proto_srv *s);
 

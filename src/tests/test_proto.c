@@ -106,6 +106,49 @@ static void test_hello(void)
 	}
 	is_int((int)cut, (int)f.len, "every truncated HELLO is refused");
 	{
+		/* An extra stream's HELLO: the session and the stream. */
+		struct proto_hello j = h, e;
+		struct proto_frame g;
+		static uint8_t o2[512];
+		struct wbuf w2;
+		static const struct {
+			uint64_t join;
+			uint8_t stream, streams;
+		} bad[] = { { 0, 1, 2 }, { 5, 0, 2 }, { 5, 2, 2 }, { 5, 1, 1 },
+			    { 5, 1, PROTO_STREAMS_MAX + 1 } };
+		size_t i;
+
+		j.join = 0x1122334455667788ull;
+		j.stream = 3;
+		j.streams = 4;
+		wbuf_init(&w2, o2, sizeof(o2));
+		proto_enc_hello(&w2, &j);
+		is_int(one_frame(&w2, &rx, &g), 1, "joining HELLO frame");
+		ok(proto_dec_hello(&g, &e) == 0 && e.join == j.join && e.stream == 3 &&
+		   e.streams == 4, "joining HELLO round trip");
+		for (i = 0; i < FERRY_ARRAY_LEN(bad); i++) {
+			uint8_t t[512];
+			struct proto_frame x = g;
+
+			memcpy(t, g.payload, g.len);
+			for (int b = 0; b < 8; b++)
+				t[g.len - 10 + b] = (uint8_t)(bad[i].join >> (56 - 8 * b));
+			t[g.len - 2] = bad[i].stream;
+			t[g.len - 1] = bad[i].streams;
+			x.payload = t;
+			ok(proto_dec_hello(&x, &e) != 0, "joining HELLO %llx stream %u of %u refused",
+			   (unsigned long long)bad[i].join, bad[i].stream, bad[i].streams);
+		}
+		for (cut = f.len + 1; cut < g.len; cut++) {
+			struct proto_frame x = g;
+
+			x.len = (uint32_t)cut;
+			if (proto_dec_hello(&x, &e) == 0)
+				break;
+		}
+		is_int((int)cut, (int)g.len, "every truncated join trailer is refused");
+	}
+	{
 		struct proto_frame t = f;
 		uint8_t longer[256];
 
@@ -365,6 +408,7 @@ static void test_plan(void)
 	memset(&plan, 0, sizeof(plan));
 	plan.chunk = 65536;
 	plan.session = 1;
+	plan.streams = 1;
 	plan.ndisks = 1;
 	strcpy(plan.disks[0].dst, "vdb");
 	strcpy(plan.disks[0].src, "/dev/sda");
@@ -470,6 +514,97 @@ static void test_plan(void)
 		proto_srv_input(&s, &f, &a);
 		ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE,
 		   "DATA before a PLAN is refused: nothing is written before the plan");
+	}
+
+	/* The number of streams is bounded. */
+	plan.ndisks = 1;
+	strcpy(plan.disks[0].dst, "vdb");
+	plan.disks[0].src_size = 1ull << 30;
+	plan.streams = 0;
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_MALFORMED, "a PLAN with 0 streams is refused");
+	plan.streams = PROTO_STREAMS_MAX + 1;
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_MALFORMED,
+	   "a PLAN with more than %d streams is refused", PROTO_STREAMS_MAX);
+	plan.streams = 2;
+	START();
+	SEND_PLAN();
+	ok(a.kind == PROTO_ACT_PLAN && s.plan.streams == 2, "a PLAN with 2 streams is accepted");
+
+	/* FLUSH says where the stream stands: inside the plan, or done. */
+	{
+		static const struct {
+			uint32_t disk;
+			uint64_t off;
+			int ok;
+			const char *what;
+		} fl[] = {
+			{ 0, 0, 1, "at the start" },
+			{ 0, 1ull << 30, 1, "at the disk's end" },
+			{ 1, 0, 1, "done (past the last disk)" },
+			{ 0, (1ull << 30) + 512, 0, "past the disk's end" },
+			{ 1, 512, 0, "past the last disk with an offset" },
+			{ 2, 0, 0, "on a disk not in the plan" },
+		};
+		size_t i;
+
+		for (i = 0; i < FERRY_ARRAY_LEN(fl); i++) {
+			struct proto_flush x = { 7, fl[i].disk, fl[i].off }, y;
+
+			START();
+			SEND_PLAN();
+			wbuf_init(&w, out, sizeof(out));
+			proto_enc_flush(&w, &x);
+			one_frame(&w, &rx, &f);
+			ok(proto_dec_flush(&f, &y) == 0 && y.seq == 7 && y.disk == x.disk &&
+			   y.off == x.off, "FLUSH round trip (%s)", fl[i].what);
+			proto_srv_input(&s, &f, &a);
+			if (fl[i].ok)
+				ok(a.kind == PROTO_ACT_FLUSH && a.flush.off == fl[i].off,
+				   "FLUSH position %s is taken", fl[i].what);
+			else
+				ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE,
+				   "FLUSH position %s is refused (%s)", fl[i].what, a.text);
+		}
+	}
+
+	/* A joined stream carries data, never the session's own messages. */
+	{
+		static const uint8_t types[] = { PROTO_PLAN, PROTO_FINISH, PROTO_CLEAN };
+		struct proto_data d = { 0, PROTO_ENC_ZERO, 0, 4096, NULL, 0 };
+		size_t i;
+
+		START();
+		s.plan.ndisks = 0;
+		proto_srv_join(&s, &plan);
+		ok(s.state == PROTO_SRV_PLANNED && s.joined && s.plan.disks[0].src_size == 1ull << 30,
+		   "a joined stream takes the session's plan");
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_data_hdr(&w, &d);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		is_int(a.kind, PROTO_ACT_WRITE, "a joined stream writes DATA inside the plan");
+		for (i = 0; i < FERRY_ARRAY_LEN(types); i++) {
+			START();
+			proto_srv_join(&s, &plan);
+			wbuf_init(&w, out, sizeof(out));
+			if (types[i] == PROTO_PLAN)
+				proto_enc_plan(&w, &plan);
+			else if (types[i] == PROTO_FINISH)
+				proto_enc_finish(&w, 0, 0);
+			else
+				proto_enc_clean(&w, PROTO_CLEAN_WIPE, 0);
+			one_frame(&w, &rx, &f);
+			proto_srv_input(&s, &f, &a);
+			ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE,
+			   "%s on a joined stream is refused (%s)", proto_type_name(types[i]), a.text);
+		}
+		proto_srv_init(&s, proof, &inv);
+		proto_srv_join(&s, &plan);
+		ok(s.state == PROTO_SRV_HELLO && !s.joined, "nothing joins before HELLO");
 	}
 #undef START
 #undef SEND_PLAN
