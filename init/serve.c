@@ -314,6 +314,7 @@ out:
 	free(tx);
 	free(hb);
 	free(scr);
+	zc_thread_end();
 }
 
 /* An extra connection: authenticated like any; a HELLO that joins the

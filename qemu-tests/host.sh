@@ -197,9 +197,11 @@ p_stop() {
 	kill "$P_PID" 2>/dev/null || true
 	wait "$P_PID" 2>/dev/null || true
 }
-# h_applied LOG: total bytes of DATA the receiver applied, over all sessions.
+# h_applied LOG: total bytes of DATA the receiver applied, over all sessions
+# and all their streams.
 h_applied() {
-	sed -n 's/.*: \([0-9]*\) bytes of DATA applied in this session/\1/p' "$1" |
+	sed -n -e 's/.*: \([0-9]*\) bytes of DATA applied in this session/\1/p' \
+		-e 's/.*: stream [0-9]* ended, \([0-9]*\) bytes of DATA applied/\1/p' "$1" |
 		awk '{ s += $1 } END { print s + 0 }'
 }
 

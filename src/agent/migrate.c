@@ -94,6 +94,7 @@ struct src {
 	int fd;
 	int dfd;			/* O_DIRECT on a block device, or -1 */
 	struct img *img;		/* an image file (ferry import), or NULL */
+	pthread_mutex_t img_lock;	/* its reader keeps state: one stream at a time */
 	char format[16];		/* --format for it, "" = detect */
 };
 
@@ -368,7 +369,7 @@ static int send_plan(struct mig *m, int sync_all)
  * can say where it stands (see recv_flush on the destination), and the
  * source is read close to sequentially.
  */
-#define STRIPE (32ull << 20)
+#define STRIPE (16ull << 20)
 #define KEEPALIVE_MS 10000	/* a FLUSH on an idle session connection */
 
 static void tick(struct mig *m)
@@ -524,6 +525,7 @@ static void *stream_main(void *arg)
 	}
 	mem_wipe(&t.token, sizeof(t.token));
 	free(inv);
+	zc_thread_end();
 	return NULL;
 }
 
@@ -606,11 +608,14 @@ static int transfer(struct mig *m)
 	for (uint64_t last = time_now_ms();;) {
 		uint32_t running = 0;
 
-		for (k = 1; k < m->nstreams; k++)
-			if (xs[k].started && pthread_tryjoin_np(xs[k].th, NULL) == EBUSY)
+		for (k = 1; k < m->nstreams; k++) {
+			if (xs[k].started != 1)
+				continue;
+			if (pthread_tryjoin_np(xs[k].th, NULL) == EBUSY)
 				running++;
-			else if (xs[k].started)
-				xs[k].started = 2;
+			else
+				xs[k].started = 2;	/* joined */
+		}
 		if (!running)
 			break;
 		if (aborted(m)) {
@@ -947,8 +952,12 @@ static int src_read(struct src *s, uint8_t *buf, size_t n, uint64_t off, char *e
 {
 	int r;
 
-	if (s->img)
-		return img_read(s->img, buf, n, off, err, errcap);
+	if (s->img) {
+		pthread_mutex_lock(&s->img_lock);
+		r = img_read(s->img, buf, n, off, err, errcap);
+		pthread_mutex_unlock(&s->img_lock);
+		return r;
+	}
 	/*
 	 * A block device is read with O_DIRECT: a mounted filesystem writes
 	 * file data straight to the device, while its metadata buffers can
@@ -2127,6 +2136,7 @@ static int run(int argc, char **argv, int sync_mode, int import_mode)
 		srcs[i].fd = -1;
 		srcs[i].dfd = -1;
 		srcs[i].img = NULL;
+		pthread_mutex_init(&srcs[i].img_lock, NULL);
 		whole[0] = 0;
 		if (!import_mode && src_is_partition(srcs[i].path, whole, sizeof(whole))) {
 			fail(&m, "%s is a partition, not a disk: give the whole disk%s%s", srcs[i].path,

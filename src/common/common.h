@@ -11,22 +11,6 @@
 
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.1.0-dev"
-/* ---- compression (zstd) ---------------------------------------------- */
-
-size_t zc_bound(size_t n);
-/* -ENOSPC when the result would not fit cap. */
-int zc_compress(const void *src, size_t n, void *dst, size_t cap, int level, size_t *out);
-/* Exactly want bytes or -EBADMSG. */
-int zc_decompress(const void *src, size_t n, void *dst, size_t want);
-
-/* ---- hashing -------------------------------------------------------- */
-
-#define HASH_LEN 16
-/* XXH3-128 of p with a per-session seed, big-endian into out. */
-void hash128(const void *p, size_t n, uint64_t seed, uint8_t out[HASH_LEN]);
-/* True if all n bytes are zero (fast path for whole chunks). */
-int mem_is_zero(const void *p, size_t n);
-
 #endif
 
 #define FERRY_ATTR_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -133,6 +117,8 @@ size_t zc_bound(size_t n);
 int zc_compress(const void *src, size_t n, void *dst, size_t cap, int level, size_t *out);
 /* Exactly want bytes or -EBADMSG. */
 int zc_decompress(const void *src, size_t n, void *dst, size_t want);
+/* Each thread has its own contexts: a thread that used them frees them. */
+void zc_thread_end(void);
 
 /* ---- hashing -------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
  * zc.c - the one adapter for zstd (built from Debian's libzstd source
- * with musl): one context per direction, reused, never reallocated on
- * the data path. Decompression writes exactly the promised length into a
+ * with musl): one context per direction and thread (the streams compress
+ * and decompress at once), reused, never reallocated on the data path. Decompression writes exactly the promised length into a
  * caller buffer of that size or fails: a hostile frame cannot make it
  * write more.
  */
@@ -10,8 +10,16 @@
 
 #include "common/common.h"
 
-static ZSTD_CCtx *cctx;
-static ZSTD_DCtx *dctx;
+static __thread ZSTD_CCtx *cctx;
+static __thread ZSTD_DCtx *dctx;
+
+void zc_thread_end(void)
+{
+	ZSTD_freeCCtx(cctx);
+	ZSTD_freeDCtx(dctx);
+	cctx = NULL;
+	dctx = NULL;
+}
 
 size_t zc_bound(size_t n)
 {
