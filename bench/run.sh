@@ -496,14 +496,18 @@ mhelp=$("$FERRY" migrate --help 2>&1)
 case "$mhelp" in *--streams*) have_streams=1 ;; esac
 case "$mhelp" in *--compress*) have_compress=1 ;; esac
 # Case 5's variants of ferry: streams 1/2 x compression 0/3, less the
-# default (plain "ferry", run in cases 1 and 2 anyway).
+# default (plain "ferry", run in cases 1 and 2 anyway: as many streams as
+# cores, at most 8, no compression).
+def_streams=$(nproc)
+[ "$def_streams" -gt 8 ] && def_streams=8
+[ "$have_streams" = 0 ] && def_streams=1
 VARIANTS=()
 if [ "$have_streams" = 1 ] || [ "$have_compress" = 1 ]; then
 	for s in 1 2; do
 		for z in 0 3; do
 			[ "$s" = 2 ] && [ "$have_streams" = 0 ] && continue
 			[ "$z" = 3 ] && [ "$have_compress" = 0 ] && continue
-			[ "$s$z" = 10 ] && continue
+			[ "$s$z" = "${def_streams}0" ] && continue
 			VARIANTS+=("s${s}z$z")
 		done
 	done
