@@ -311,7 +311,7 @@ def main():
                      "locally, compared with the original." % human(int(meta["c4_qcow2"])))
             L.append("")
         if c == 5:
-            table5(L, cases, ks)
+            table5(L, cases, ks, int(meta.get("def_streams", "1") or 1))
             if meta.get("c5_note"):
                 L.append("- " + meta["c5_note"])
                 L.append("")
@@ -372,7 +372,7 @@ def main():
     return 0
 
 
-def table5(L, cases, ks):
+def table5(L, cases, ks, def_streams=1):
     ny = [k for k in ks if k.notyet is not None and not k.runs]
     if not ks:
         L.append("Not run.")
@@ -388,7 +388,7 @@ def table5(L, cases, ks):
     L.append("|" + "---|" * len(head))
     for c in (1, 2):
         base = cases.get(c, {}).get("c%d_ferry" % c)
-        rows = [(1, 0, base)] + [(int(m.group(2)), int(m.group(3)), k) for k in ks
+        rows = [(def_streams, 0, base)] + [(int(m.group(2)), int(m.group(3)), k) for k in ks
                                  for m in [VARIANT.match(k.id)] if m and int(m.group(1)) == c]
         for s, z, k in rows:
             if k is None:

@@ -533,6 +533,7 @@ meta cores "$(nproc)"
 meta mem "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 meta kernel "$(uname -sr)"
 meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta def_streams "$def_streams"
 for p in netcat-openbsd openssh-client openssh-server socat openssl partclone bmap-tools rsync qemu-utils qemu-system-x86; do
 	meta "pkg:$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
 done

@@ -334,6 +334,7 @@ static void *xconn_main(void *arg)
 	uint32_t k = 0;
 	int r;
 
+	memset(&eng, 0, sizeof(eng));
 	if (!rxb) {
 		close(x->fd);
 		goto out;
