@@ -21,7 +21,6 @@
 #include "receive.h"
 
 #define ZERO_BUF (256u * 1024)
-#define HASH_READ (1024u * 1024)
 
 static const uint8_t zeros[ZERO_BUF];
 /* The head buffers, the counters and the stream positions are shared by
@@ -421,7 +420,7 @@ int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *
 	uint64_t off = req->off, end = req->off + req->len;
 	uint32_t n = 0;
 
-	if (req->disk >= st->ndisks || req->block > HASH_READ)
+	if (req->disk >= st->ndisks || req->block > RECV_SCRATCH)
 		return -EINVAL;
 	d = &st->d[req->disk];
 	/* Read back from the disk, not from our page cache: everything was

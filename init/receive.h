@@ -51,8 +51,9 @@ struct recv_state {
 	} pos[PROTO_STREAMS_MAX];
 };
 
-/* Scratch space one connection needs (each stream has its own). */
-#define RECV_SCRATCH (PROTO_DATA_MAX > 1024u * 1024 ? PROTO_DATA_MAX : 1024u * 1024)
+/* Scratch space one connection needs (each stream has its own): one
+ * decompressed DATA, or one block read back for a hash. */
+#define RECV_SCRATCH PROTO_DATA_MAX
 
 /* 1 if plan continues the session st holds (same id, seed, disks, sizes). */
 int recv_same_session(const struct recv_state *st, const struct proto_plan *plan);

@@ -51,10 +51,19 @@ struct srv {
 	int handoff;		/* set by a successful FINISH: INIT_HANDOFF_* */
 };
 
+/* A connection's own buffers for the data messages. */
+struct conn_bufs {
+	uint8_t *tx;		/* TX_CAP */
+	uint8_t *hash;		/* PROTO_HASH_MAX * PROTO_HASH_LEN */
+	uint8_t *scratch;	/* RECV_SCRATCH */
+	uint64_t data;		/* DATA bytes applied */
+};
+
 static uint8_t rx_buf[RX_CAP];
 static uint8_t tx_buf[TX_CAP];
 static uint8_t hash_buf[PROTO_HASH_MAX * PROTO_HASH_LEN];
 static uint8_t scratch[RECV_SCRATCH];
+static struct conn_bufs main_bufs = { tx_buf, hash_buf, scratch, 0 };
 static struct proto_inventory inv_now;
 /* The migration in progress: it outlives a session, so an agent that
  * reconnects (or is run again) continues where the disks are. */
@@ -199,9 +208,11 @@ struct xconn {
 	char peer[NET_ADDR_MAX];
 };
 
+static void progress(struct srv *S);
 static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type, uint8_t *tx,
 			   size_t txcap);
-static void progress(struct srv *S);
+static int data_step(struct srv *S, struct tls_conn *c, const struct proto_act *a, uint32_t k,
+		     struct conn_bufs *b, const char *peer);
 
 /* The session in progress takes streams now (after its PLAN), or no more. */
 static void streams_open(const struct proto_plan *plan)
@@ -241,12 +252,10 @@ static void streams_close(void)
 static void stream_run(struct srv *S, struct tls_conn *c, struct proto_srv *eng,
 		       struct proto_rx *rx, uint32_t k, const char *peer)
 {
-	uint8_t *tx = malloc(TX_CAP), *hb = malloc(PROTO_HASH_MAX * PROTO_HASH_LEN);
-	uint8_t *scr = malloc(RECV_SCRATCH);
-	char err[PROTO_TEXT_MAX];
-	uint64_t data = 0;
+	struct conn_bufs b = { malloc(TX_CAP), malloc(PROTO_HASH_MAX * PROTO_HASH_LEN),
+			       malloc(RECV_SCRATCH), 0 };
 
-	if (!tx || !hb || !scr) {
+	if (!b.tx || !b.hash || !b.scratch) {
 		send_error(c, PROTO_E_INTERNAL, "the destination is out of memory for a stream");
 		goto out;
 	}
@@ -254,7 +263,6 @@ static void stream_run(struct srv *S, struct tls_conn *c, struct proto_srv *eng,
 		struct proto_frame f;
 		struct proto_act a;
 		struct wbuf w;
-		uint32_t count;
 		int r = read_frame(S, c, rx, &f, IDLE_MS, NULL);
 
 		if (r <= 0) {
@@ -268,52 +276,28 @@ static void stream_run(struct srv *S, struct tls_conn *c, struct proto_srv *eng,
 			break;
 		}
 		proto_srv_input(eng, &f, &a);
-		wbuf_init(&w, tx, TX_CAP);
 		if (a.kind == PROTO_ACT_FAIL) {
 			log_info("%s: stream %u: %s", peer, k, a.text);
 			send_error(c, a.code, a.text);
 			break;
-		} else if (a.kind == PROTO_ACT_WRITE) {
-			if ((r = recv_write(&rs, &a.data, scr, err, sizeof(err)))) {
-				log_error("%s: %s", peer, err);
-				send_error(c, r == -ERANGE ? PROTO_E_STATE : PROTO_E_IO, err);
-				break;
-			}
-			data += a.data.len;
-			progress(S);
-		} else if (a.kind == PROTO_ACT_FLUSH) {
-			if ((r = recv_flush(&rs, k, &a.flush, err, sizeof(err)))) {
-				log_error("%s: %s", peer, err);
-				send_error(c, PROTO_E_IO, err);
-				break;
-			}
-			proto_enc_flushed(&w, a.flush.seq, recv_written(&rs));
-			if (send_frame(c, &w))
-				break;
-		} else if (a.kind == PROTO_ACT_HASH) {
-			if ((r = recv_hash(&rs, &a.hreq, hb, &count, scr, err, sizeof(err)))) {
-				log_error("%s: %s", peer, err);
-				send_error(c, PROTO_E_IO, err);
-				break;
-			}
-			proto_enc_hashes(&w, &a.hreq, hb, count);
-			if (send_frame(c, &w))
-				break;
 		} else if (a.kind == PROTO_ACT_STATUS) {
-			if (reply_inventory(S, c, PROTO_STATUS, tx, TX_CAP))
+			if (reply_inventory(S, c, PROTO_STATUS, b.tx, TX_CAP))
 				break;
 		} else if (a.kind == PROTO_ACT_BYE) {
+			wbuf_init(&w, b.tx, TX_CAP);
 			proto_enc_empty(&w, PROTO_BYE);
 			send_frame(c, &w);
+			break;
+		} else if (data_step(S, c, &a, k, &b, peer)) {
 			break;
 		}
 	}
 	log_info("%s: stream %u ended, %llu bytes of DATA applied", peer, k,
-		 (unsigned long long)data);
+		 (unsigned long long)b.data);
 out:
-	free(tx);
-	free(hb);
-	free(scr);
+	free(b.tx);
+	free(b.hash);
+	free(b.scratch);
 	zc_thread_end();
 }
 
@@ -489,7 +473,7 @@ static int reply_inventory(struct srv *S, struct tls_conn *c, uint8_t type, uint
 	r = send_frame(c, &w);
 	return r;
 }
-static uint64_t plan_total, last_progress_ms, last_progress_bytes, sess_data;
+static uint64_t plan_total, last_progress_ms, last_progress_bytes;
 static int sess_planned;	/* this session sent PLAN or CLEAN */
 
 static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
@@ -498,6 +482,41 @@ static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
 	result_line("FERRY RESULT fail %s", err);
 	send_error(c, r == -ENOSPC || r == -ERANGE ? PROTO_E_STATE : PROTO_E_IO, err);
 	return -1;
+}
+
+/* WRITE, FLUSH and HASH for stream k (0 = the session's connection), the
+ * same on every connection. 0 = go on, <0 = failed (an ERROR was sent). */
+static int data_step(struct srv *S, struct tls_conn *c, const struct proto_act *a, uint32_t k,
+		     struct conn_bufs *b, const char *peer)
+{
+	char err[PROTO_TEXT_MAX];
+	struct wbuf w;
+	uint32_t count;
+	int r;
+
+	wbuf_init(&w, b->tx, TX_CAP);
+	switch (a->kind) {
+	case PROTO_ACT_WRITE:
+		if ((r = recv_write(&rs, &a->data, b->scratch, err, sizeof(err))))
+			return fail_io(c, peer, r, err);
+		b->data += a->data.len;
+		progress(S);
+		return 0;
+	case PROTO_ACT_FLUSH:
+		if ((r = recv_flush(&rs, k, &a->flush, err, sizeof(err))))
+			return fail_io(c, peer, r, err);
+		log_debug("%s: stream %u flush %llu: %llu bytes durable", peer, k,
+			  (unsigned long long)a->flush.seq, (unsigned long long)recv_written(&rs));
+		proto_enc_flushed(&w, a->flush.seq, recv_written(&rs));
+		return send_frame(c, &w) ? -1 : 0;
+	case PROTO_ACT_HASH:
+		if ((r = recv_hash(&rs, &a->hreq, b->hash, &count, b->scratch, err, sizeof(err))))
+			return fail_io(c, peer, r, err);
+		proto_enc_hashes(&w, &a->hreq, b->hash, count);
+		return send_frame(c, &w) ? -1 : 0;
+	default:
+		return 0;
+	}
 }
 
 /* A console line every PROGRESS_MS, from whichever stream gets there. */
@@ -581,7 +600,7 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 {
 	char err[PROTO_TEXT_MAX], sz[32];
 	struct wbuf w;
-	uint32_t i, count;
+	uint32_t i;
 	int r;
 
 	wbuf_init(&w, tx_buf, sizeof(tx_buf));
@@ -643,23 +662,9 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 		return 0;
 	}
 	case PROTO_ACT_WRITE:
-		if ((r = recv_write(&rs, &a->data, scratch, err, sizeof(err))))
-			return fail_io(c, peer, r, err);
-		sess_data += a->data.len;
-		progress(S);
-		return 0;
 	case PROTO_ACT_FLUSH:
-		if ((r = recv_flush(&rs, 0, &a->flush, err, sizeof(err))))
-			return fail_io(c, peer, r, err);
-		log_debug("%s: flush %llu: %llu bytes durable", peer,
-			  (unsigned long long)a->flush.seq, (unsigned long long)recv_written(&rs));
-		proto_enc_flushed(&w, a->flush.seq, recv_written(&rs));
-		return send_frame(c, &w) ? -1 : 0;
 	case PROTO_ACT_HASH:
-		if ((r = recv_hash(&rs, &a->hreq, hash_buf, &count, scratch, err, sizeof(err))))
-			return fail_io(c, peer, r, err);
-		proto_enc_hashes(&w, &a->hreq, hash_buf, count);
-		return send_frame(c, &w) ? -1 : 0;
+		return data_step(S, c, a, 0, &main_bufs, peer);
 	case PROTO_ACT_CLEAN: {
 		static struct proto_report rep;
 
@@ -734,7 +739,7 @@ static int session(struct srv *S, int fd, const char *peer)
 	}
 	fill_inventory(S, &inv_now);
 	proto_srv_init(&eng, proof, &inv_now);
-	sess_data = 0;
+	main_bufs.data = 0;
 	mem_wipe(proof, sizeof(proof));
 	proto_rx_init(&rx, rx_buf, sizeof(rx_buf));
 	snprintf(S->peer, sizeof(S->peer), "%s", peer);
@@ -816,9 +821,9 @@ static int session(struct srv *S, int fd, const char *peer)
 	streams_close();
 	proto_srv_end(&eng);
 	tls_close(c, 2000);
-	if (sess_data)
+	if (main_bufs.data)
 		log_info("%s: %llu bytes of DATA applied in this session", peer,
-			 (unsigned long long)sess_data);
+			 (unsigned long long)main_bufs.data);
 	if (held && S->handoff >= 0) {
 		recv_close(&rs);
 		held = 0;
