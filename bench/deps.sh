@@ -7,4 +7,5 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 DEPS_TAG=bench-deps exec "$here/../scripts/deps.sh" --no-services \
 	netcat-openbsd openssh-server openssh-client socat openssl partclone \
-	bmap-tools rsync qemu-utils qemu-system-x86 time python3 e2fsprogs
+	bmap-tools rsync qemu-utils qemu-system-x86 time python3 e2fsprogs xfsprogs \
+	btrfs-progs

@@ -20,6 +20,7 @@ void init_config_defaults(struct init_config *c)
 	c->mode = INIT_MODE_SERVE;
 	c->handoff = INIT_HANDOFF_REBOOT;
 	c->loglevel = LOG_LVL_INFO;
+	c->adapt = PROTO_ADAPT_ON;
 }
 
 const char *init_mode_name(enum init_mode m)
@@ -28,6 +29,8 @@ const char *init_mode_name(enum init_mode m)
 	case INIT_MODE_SERVE: return "serve";
 	case INIT_MODE_CLEAN: return "clean";
 	case INIT_MODE_RESCUE: return "rescue";
+	case INIT_MODE_ADAPT: return "adapt";
+	case INIT_MODE_RELAY: return "relay";
 	}
 	return "?";
 }
@@ -231,9 +234,29 @@ static void parse_param(const char *key, const char *v, struct init_config *c,
 			c->mode = INIT_MODE_CLEAN;
 		else if (!strcmp(v, "rescue"))
 			c->mode = INIT_MODE_RESCUE;
+		else if (!strcmp(v, "adapt"))
+			c->mode = INIT_MODE_ADAPT;
+		else if (!strcmp(v, "relay"))
+			c->mode = INIT_MODE_RELAY;
 		else
-			warn(w, "ferry.mode=%s: want serve, clean or rescue; using serve",
+			warn(w, "ferry.mode=%s: want serve, clean, rescue, adapt or relay; using serve",
 			     shown(v, sb, sizeof(sb)));
+	} else if (!strcmp(key, "ferry.relay.allow")) {
+		char aerr[256];
+
+		if (net_allow_parse(v, &c->relay_allow, aerr, sizeof(aerr)))
+			warn(w, "ferry.relay.allow: %s; the relay refuses every destination", aerr);
+	} else if (!strcmp(key, "ferry.adapt")) {
+		if (proto_adapt_parse(v, &c->adapt))
+			warn(w, "ferry.adapt=%s: want auto, force or dry-run, and keep-ip "
+				"(comma-separated); using auto",
+			     shown(v, sb, sizeof(sb)));
+	} else if (!strcmp(key, "ferry.adapt.ip")) {
+		char why[96];
+
+		if (proto_adapt_ip_parse(v, &c->adapt_ip, why, sizeof(why)))
+			warn(w, "ferry.adapt.ip=%s: %s; the primary NIC gets DHCP",
+			     shown(v, sb, sizeof(sb)), why);
 	} else if (!strcmp(key, "ferry.handoff")) {
 		if (init_handoff_parse(v, &c->handoff))
 			warn(w, "ferry.handoff=%s: want reboot, kexec, poweroff or shell; using reboot",

@@ -2,7 +2,7 @@
  * finish.c - the end of a migration on the destination: everything
  * flushed, the partition table fixed for the real disk size (the GPT
  * backup moved to the end, the last partition grown if asked), the first
- * MiB written last, the filesystem grown, and a report of whether the
+ * MiB written last, the filesystem (or LVM PV) grown, and a report of whether the
  * result can boot. Every step says what it did in the report.
  */
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "blockmap/blockmap.h"
 #include "boot/boot.h"
 #include "common/common.h"
 #include "disk/ptable.h"
@@ -105,12 +106,90 @@ static const char *last_line(char *s)
 	return p ? p + 1 : s;
 }
 
+/* The grown partition, for bm_lvm_grow: offsets from its start. */
+struct part_io {
+	int fd;
+	uint64_t start;
+};
+
+static int part_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	const struct part_io *p = ctx;
+	uint8_t *b = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(p->fd, b, len, (off_t)(p->start + off));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		b += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int part_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	const struct part_io *p = ctx;
+
+	return pwrite_all(p->fd, buf, len, p->start + off);
+}
+
+static int part_sync(void *ctx)
+{
+	const struct part_io *p = ctx;
+
+	return fdatasync(p->fd) < 0 ? -errno : 0;
+}
+
+/*
+ * An LVM PV in the grown partition: the PV takes the new space (free
+ * extents); its LVs and their filesystems are left as they were. 1 if
+ * it was a PV (reported either way), 0 if not.
+ */
+static int grow_pv(struct recv_disk *d, uint32_t part, uint64_t start, uint64_t bytes,
+		   struct proto_report *r)
+{
+	struct part_io p = { d->fd, start };
+	struct bm_pv_io io = { part_read, part_write, part_sync, &p };
+	struct bm_pv_grown g;
+	char err[256] = "", a[32], b[32];
+	int rc = bm_lvm_grow(&io, bytes, &g, err, sizeof(err));
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == 1)
+		proto_report_add(r, PROTO_PASS,
+				 "%s: partition %u's LVM PV (VG %s) grown from %llu to %llu extents "
+				 "of %s (%s free for LVs); LVs untouched, grow them from the "
+				 "migrated system (lvextend -r)",
+				 d->name, part, g.vg, (unsigned long long)g.old_extents,
+				 (unsigned long long)g.new_extents,
+				 fmt_bytes(g.extent_size, a, sizeof(a)),
+				 fmt_bytes((g.new_extents - g.old_extents) * g.extent_size, b,
+					   sizeof(b)));
+	else if (rc == 0)
+		proto_report_add(r, PROTO_PASS, "%s: partition %u's LVM PV (VG %s) already fills it",
+				 d->name, part, g.vg);
+	else
+		proto_report_add(r, PROTO_WARN,
+				 "%s: partition %u grown to %s; its LVM PV not: %s", d->name, part,
+				 fmt_bytes(bytes, a, sizeof(a)), rc == -EUCLEAN ? err : strerror(-rc));
+	return 1;
+}
+
 static void grow_fs(struct recv_disk *d, uint32_t part, uint64_t start, uint64_t bytes,
 		    struct proto_report *r)
 {
 	char dev[300], size[32], out[4096], sz[32], loopdev[300] = "";
 	uint8_t sb[2];
 	int rc;
+
+	if (grow_pv(d, part, start, bytes, r))
+		return;
 
 	/* Only ext2/3/4 can be grown here: its magic sits at 1024 + 56. */
 	if (pread(d->fd, sb, 2, (off_t)(start + 1080)) != 2 || sb[0] != 0x53 || sb[1] != 0xef) {
@@ -168,7 +247,7 @@ out:
 static int fix_table(struct recv_disk *d, int grow, struct proto_report *r,
 		     uint32_t *gpart, uint64_t *gstart, uint64_t *gbytes)
 {
-	char err[PTABLE_ERR_LEN], a[32], b[32];
+	char err[PTABLE_ERR_LEN], a[64], b[32];
 	enum ptable_kind kind;
 	int ret;
 
@@ -193,8 +272,9 @@ static int fix_table(struct recv_disk *d, int grow, struct proto_report *r,
 			return ret;
 		}
 		if ((ret = pwrite_all(d->fd, backup, g.backup_len, g.backup_off))) {
-			proto_report_add(r, PROTO_FAIL, "%s: writing the GPT backup: %s", d->name,
-					 strerror(-ret));
+			proto_report_add(r, PROTO_FAIL, "%s: writing the GPT backup at offset %llu "
+					 "failed: %s", d->name, (unsigned long long)g.backup_off,
+					 err_text(-ret, a, sizeof(a)));
 			return ret;
 		}
 		/* The copied backup header in the middle is stale now. */
@@ -204,8 +284,13 @@ static int fix_table(struct recv_disk *d, int grow, struct proto_report *r,
 		    g.old_alt_lba * d->lsec >= d->head_len &&
 		    g.old_alt_lba * d->lsec < g.backup_off)
 			pwrite_all(d->fd, zero, d->lsec, g.old_alt_lba * d->lsec);
-		if (fdatasync(d->fd) < 0)
-			return -errno;
+		if (fdatasync(d->fd) < 0) {
+			ret = -errno;
+			proto_report_add(r, PROTO_FAIL, "%s: flushing the GPT backup at offset %llu "
+					 "failed: %s", d->name, (unsigned long long)g.backup_off,
+					 err_text(-ret, a, sizeof(a)));
+			return ret;
+		}
 		if (g.old_alt_lba != g.last_lba)
 			proto_report_add(r, PROTO_PASS,
 					 "%s: GPT backup moved to the end of the %s disk (last LBA %llu)",
@@ -246,10 +331,12 @@ static int fix_table(struct recv_disk *d, int grow, struct proto_report *r,
 static int write_head(struct recv_disk *d, struct proto_report *r)
 {
 	int ret = pwrite_all(d->fd, d->head, d->head_len, 0);
+	char e[64];
 
 	if (ret || fdatasync(d->fd) < 0) {
-		proto_report_add(r, PROTO_FAIL, "%s: writing the first MiB: %s", d->name,
-				 strerror(ret ? -ret : errno));
+		proto_report_add(r, PROTO_FAIL, "%s: writing the first MiB (offsets 0 to %llu) "
+				 "failed: %s", d->name, (unsigned long long)d->head_len,
+				 err_text(ret ? -ret : errno, e, sizeof(e)));
 		return -EIO;
 	}
 	return 0;
@@ -277,17 +364,17 @@ static void readiness(struct recv_state *st, struct proto_report *r)
 				 boot_rep.dropped);
 }
 
-int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r)
+int recv_finish(struct recv_state *st, const struct proto_finish *fin, struct proto_report *r)
 {
 	char err[PROTO_TEXT_MAX], a[32], b[32];
-	int grow = (flags & PROTO_PLAN_GROW) != 0;
+	int grow = (fin->flags & PROTO_PLAN_GROW) != 0;
 	uint32_t i;
 	int ret = 0;
 
-	struct proto_flush none = { 0, 0, 0 };
+	static const struct proto_flush none;
 
-	/* Durable before the fix-ups; no stream's position moves. */
-	if (recv_flush(st, PROTO_STREAMS_MAX, &none, err, sizeof(err))) {
+	/* Durable before the fix-ups; nothing new recorded. */
+	if (recv_flush(st, &none, err, sizeof(err))) {
 		proto_report_add(r, PROTO_FAIL, "%s", err);
 		return -EIO;
 	}
@@ -306,7 +393,37 @@ int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r)
 		if (gpart)
 			grow_fs(d, gpart, gstart, gbytes, r);
 	}
-	if (ret == 0)
+	/* Not a failure of this disk, but never to be mistaken for a copy. */
+	if (fin->nzeroed && fin->zfirst.disk < st->ndisks) {
+		proto_report_add(r, PROTO_WARN, "the copy is not exact: %s of the source in %u "
+				 "range(s) could not be read and was written as zeros, the first at "
+				 "%s bytes %llu to %llu; the agent's summary lists every range",
+				 fmt_bytes(fin->zeroed, a, sizeof(a)), fin->nzeroed,
+				 st->d[fin->zfirst.disk].name, (unsigned long long)fin->zfirst.off,
+				 (unsigned long long)fin->zfirst.end);
+		result_line("FERRY INEXACT zeroed=%llu ranges=%u", (unsigned long long)fin->zeroed,
+			    fin->nzeroed);
+	}
+	if (ret == 0 && (fin->flags & PROTO_ADAPT_ON)) {
+		static struct adapt_req q;
+
+		memset(&q, 0, sizeof(q));
+		q.dry = (fin->flags & PROTO_ADAPT_DRY) != 0;
+		q.force = (fin->flags & PROTO_ADAPT_FORCE) != 0;
+		q.keep_ip = (fin->flags & PROTO_ADAPT_KEEP_IP) != 0;
+		if (fin->flags & PROTO_ADAPT_IP)
+			q.ip = fin->ip;
+		q.live = st->live;
+		q.n = st->ndisks;
+		for (i = 0; i < st->ndisks; i++) {
+			snprintf(q.d[i].name, sizeof(q.d[i].name), "%s", st->d[i].name);
+			snprintf(q.d[i].path, sizeof(q.d[i].path), "%s", st->d[i].path);
+			snprintf(q.d[i].old, sizeof(q.d[i].old), "%s", st->d[i].src);
+		}
+		if (adapt_run(&q, r) < 0)
+			proto_report_add(r, PROTO_FAIL, "adapt: could not run");
+	} else if (ret == 0) {
 		readiness(st, r);
+	}
 	return ret;
 }

@@ -11,6 +11,7 @@
 
 #include "disk/disk.h"
 #include "net/net.h"
+#include "proto/proto.h"
 #include "tls/tls.h"
 
 #define INIT_CMDLINE_MAX 4096	/* x86 COMMAND_LINE_SIZE is 2048 */
@@ -18,7 +19,14 @@
 #define INIT_IP_TEXT 46
 #define INIT_IFNAME 16
 
-enum init_mode { INIT_MODE_SERVE, INIT_MODE_CLEAN, INIT_MODE_RESCUE };
+enum init_mode {
+	INIT_MODE_SERVE,
+	INIT_MODE_CLEAN,
+	INIT_MODE_RESCUE,
+	INIT_MODE_ADAPT,
+	INIT_MODE_RELAY,
+};
+/* ferry.adapt=: when ferry.mode=adapt adapts (PROTO_ADAPT_* flags). */
 enum init_handoff {
 	INIT_HANDOFF_REBOOT,
 	INIT_HANDOFF_KEXEC,
@@ -48,6 +56,9 @@ struct init_config {
 	char result[64];		/* result port device, "" = off */
 	int loglevel;
 	struct init_ip ip;
+	uint8_t adapt;		/* ferry.adapt=: PROTO_ADAPT_ON [| DRY | FORCE] */
+	struct net_allow_list relay_allow;	/* ferry.relay.allow= (empty: refuse all) */
+	struct proto_adapt_ip adapt_ip;	/* ferry.adapt.ip= (prefix 0: none) */
 };
 
 void init_config_defaults(struct init_config *c);
@@ -62,6 +73,7 @@ int init_parse_cmdline(const char *cmdline, struct init_config *c, char *warn,
 const char *init_mode_name(enum init_mode m);
 const char *init_handoff_name(enum init_handoff h);
 int init_handoff_parse(const char *s, enum init_handoff *h);
+
 
 /* ---- the boot phases (PID 1) -------------------------------------------- */
 int mount_pseudofs(void);
@@ -97,6 +109,7 @@ struct serve_config {
 	size_t ndisks;
 	int banner;		/* print the console banner */
 	int once;		/* host mode: exit after one migration session */
+	int live;		/* PID 1 of the live environment (not host mode) */
 };
 
 #define SERVE_HANDOFF_BASE 10
@@ -115,6 +128,40 @@ struct proto_report;
 /* Aborts a failed migration's disks (see serve.c); wipe blanks them. */
 void clean_disks(const struct serve_config *cfg, const struct recv_state *held,
 		 int wipe, struct proto_report *r);
+
+/* ---- the adapt phase (adapt.c) ------------------------------------------ */
+struct adapt_req {
+	int dry;	/* say what would change; mount read-only, run nothing */
+	int force;	/* adapt even when the readiness report has no FAIL */
+	int keep_ip;	/* static IPv4 setups stay (default: the primary's becomes DHCP) */
+	struct proto_adapt_ip ip; /* the primary's static setup instead (prefix 0: none) */
+	int live;	/* the live environment: block devices, this machine's NIC */
+	size_t n;
+	struct {
+		char name[PROTO_NAME_MAX];	/* "vda" */
+		char path[256];			/* "/dev/vda", or an image (host mode) */
+		char old[PROTO_LABEL_MAX];	/* its source's name ("/dev/sda"), or "" */
+	} d[DISK_MAX];
+};
+/*
+ * The boot-readiness report of the disks; unless it has no FAIL (and
+ * neither force nor dry is asked), the migrated system on them adapted
+ * to this machine and the report made again. Every line goes to r: the
+ * report before (its problems), one per change, the report after. The
+ * verdict is that of the changes and the report after (in a dry run, of
+ * the report before). Returns r->verdict, or -errno for bad arguments.
+ */
+int adapt_run(const struct adapt_req *q, struct proto_report *r);
+
+/* ---- the relay (relay.c) ----------------------------------------------- */
+struct relay_config {
+	char listen_host[NET_ADDR_MAX];
+	uint16_t listen_port;		/* 0: any free port (host mode, tests) */
+	struct net_allow_list allow;	/* empty: every CONNECT is refused */
+};
+/* Listens and tunnels CONNECTs to allowed destinations; returns only on
+ * a listen failure (-errno). */
+int relay_run(const struct relay_config *cfg);
 
 /* Prints the console banner for the current state to every console. */
 void banner_show(const struct serve_config *cfg, uint16_t port,

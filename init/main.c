@@ -23,11 +23,14 @@ static const char usage_text[] =
 	"                        [--token TOKEN | --token-file FILE] [--once]\n"
 	"                        [--connect HOST:PORT (instead of --listen)]\n"
 	"                        [--result FILE] [--log-level 1|2|3] [--banner]\n"
+	"       ferry-init serve --relay --listen [ADDR]:PORT --allow CIDR:PORTS[,...]\n"
+	"                        [--result FILE] [--log-level 1|2|3]\n"
 	"       ferry-init --version\n"
 	"\n"
 	"As PID 1 (the live environment's /init) it reads its settings from the\n"
 	"kernel command line: ferry.token, ferry.listen, ferry.connect, ip=,\n"
-	"ferry.mode, ferry.handoff, ferry.result, ferry.loglevel.\n"
+	"ferry.mode (serve, clean, rescue, adapt, relay), ferry.relay.allow,\n"
+	"ferry.adapt, ferry.handoff, ferry.result, ferry.loglevel.\n"
 	"\n"
 	"serve runs the block receiver as an ordinary process; --once exits after one\n"
 	"migration session (status and check sessions do not count). The token comes\n"
@@ -36,6 +39,11 @@ static const char usage_text[] =
 	"as 'FERRY READY port=N' to the --result file). --connect is reverse mode,\n"
 	"as ferry.connect=: dial the agent (ferry migrate --listen) instead of\n"
 	"listening, again after each session; the TLS roles stay the same.\n"
+	"\n"
+	"--relay is the relay (transit) instance, as ferry.mode=relay: it tunnels the\n"
+	"agents' HTTP CONNECTs (ferry --proxy http://RELAY:PORT --to DEST:PORT) to\n"
+	"destinations on the --allow list only (10.0.0.0/24:443,[fd00::/64]:7000-7010,\n"
+	"10.0.1.5:*), IP addresses only; it holds no token and TLS stays end to end.\n"
 	"\n"
 	"exit status: 0 ok, 1 failure, 2 usage\n";
 
@@ -86,6 +94,87 @@ static void pid1_receiver(struct serve_config *sc)
 	}
 }
 
+/* ferry.mode=adapt: the disks here hold a migrated system; adapt it,
+ * show the report, hand off when it has no FAIL (and was no dry run),
+ * else stay in migration mode. */
+static void adapt_mode(const struct init_config *cfg, struct serve_config *sc)
+{
+	static struct proto_report rep;
+	static struct adapt_req q;
+	size_t i;
+
+	memset(&q, 0, sizeof(q));
+	q.dry = (cfg->adapt & PROTO_ADAPT_DRY) != 0;
+	q.force = (cfg->adapt & PROTO_ADAPT_FORCE) != 0;
+	q.keep_ip = (cfg->adapt & PROTO_ADAPT_KEEP_IP) != 0;
+	if (!q.keep_ip)
+		q.ip = cfg->adapt_ip;
+	q.live = 1;
+	for (i = 0; i < sc->ndisks && i < DISK_MAX; i++) {
+		snprintf(q.d[i].name, sizeof(q.d[i].name), "%s", sc->disks[i].name);
+		snprintf(q.d[i].path, sizeof(q.d[i].path), "%s", sc->disks[i].path);
+	}
+	q.n = i;
+	result_line("FERRY STATE adapting");
+	if (!q.n)
+		proto_report_add(&rep, PROTO_FAIL, "adapt: no disks found");
+	else if (adapt_run(&q, &rep) < 0)
+		proto_report_add(&rep, PROTO_FAIL, "adapt: could not run");
+	for (i = 0; i < rep.n; i++) {
+		const char *lv = rep.line[i].level == PROTO_PASS ? "PASS" :
+				 rep.line[i].level == PROTO_WARN ? "WARN" : "FAIL";
+
+		log_info("%s %s", lv, rep.line[i].text);
+		result_line("FERRY ADAPT %s %s", lv, rep.line[i].text);
+	}
+	result_line("FERRY RESULT adapt verdict=%s",
+		    rep.verdict == PROTO_PASS ? "ready" :
+		    rep.verdict == PROTO_WARN ? "warnings" : "not-bootable");
+	if (rep.verdict != PROTO_FAIL && !q.dry)
+		hand_off(cfg->handoff, sc);
+	log_info("ferry.mode=adapt: not handing off (%s); staying in migration mode",
+		 q.dry ? "a dry run" : "the report has FAIL lines");
+}
+
+/* ferry.mode=relay: no disks, no token; the relay restarted if it dies. */
+static void pid1_relay(const struct init_config *cfg)
+{
+	static struct relay_config rc;
+
+	snprintf(rc.listen_host, sizeof(rc.listen_host), "%s", cfg->listen_host);
+	rc.listen_port = cfg->listen_port;
+	rc.allow = cfg->relay_allow;
+	if (!rc.allow.n)
+		log_error("ferry.mode=relay without a valid ferry.relay.allow=CIDR:PORT[,...]: "
+			  "every destination is refused");
+	for (;;) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0) {
+			signal(SIGCHLD, SIG_DFL);
+			_exit(relay_run(&rc) ? 1 : 0);
+		}
+		if (pid < 0) {
+			log_errno(-errno, "fork");
+			sleep(1);
+			continue;
+		}
+		for (;;) {
+			pid_t p = waitpid(-1, &st, 0);
+
+			if (p == pid || (p < 0 && errno == ECHILD))
+				break;
+		}
+		if (WIFSIGNALED(st))
+			log_error("relay killed by signal %d; restarting", WTERMSIG(st));
+		else
+			log_error("relay exited with status %d; restarting", WEXITSTATUS(st));
+		result_line("FERRY STATE restarting");
+		sleep(2);
+	}
+}
+
 static void pid1_main(void)
 {
 	static struct init_config cfg;
@@ -116,8 +205,12 @@ static void pid1_main(void)
 	if ((r = seed_entropy()))
 		log_errno(r, "random pool");
 	bring_up_network(&cfg);
+	if (cfg.mode == INIT_MODE_RELAY)
+		pid1_relay(&cfg);
 	if ((r = find_disks(sc.disks, DISK_MAX, &sc.ndisks)))
 		log_errno(r, "listing disks");
+	if (cfg.mode == INIT_MODE_ADAPT)
+		adapt_mode(&cfg, &sc);
 	if (cfg.mode == INIT_MODE_CLEAN) {
 		static struct proto_report rep;
 		size_t i;
@@ -146,6 +239,7 @@ static void pid1_main(void)
 	snprintf(sc.listen_host, sizeof(sc.listen_host), "%s", cfg.listen_host);
 	sc.listen_port = cfg.listen_port;
 	sc.banner = 1;
+	sc.live = 1;
 	log_info("token fingerprint %s", fp);
 	pid1_receiver(&sc);
 }
@@ -179,6 +273,55 @@ static int load_token_arg(const char *tok, const char *file, struct tls_token *t
 	return 0;
 }
 
+static int open_result(const char *result)
+{
+	int fd;
+
+	if (!result)
+		return 0;
+	fd = strcmp(result, "-") ? open(result, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
+				 : dup(STDOUT_FILENO);
+	if (fd < 0) {
+		log_errno(-errno, "--result %s", result);
+		return -1;
+	}
+	result_set_fd(fd);
+	return 0;
+}
+
+/* --listen as given: PORT 0 (pick a free one) is for hosts and tests only. */
+static int parse_listen(const char *listen, char *host, size_t cap, uint16_t *port)
+{
+	char l[NET_ADDR_MAX + 2];
+	size_t n = strlen(listen);
+	int any = n >= 2 && !strcmp(listen + n - 2, ":0");
+
+	snprintf(l, sizeof(l), "%.*s%s", (int)(any ? n - 1 : n), listen, any ? "1" : "");
+	if (n >= NET_ADDR_MAX || net_split_hostport(l, 443, host, cap, port)) {
+		fprintf(stderr, "ferry-init: --listen %s: want [ADDR]:PORT\n", listen);
+		return -EINVAL;
+	}
+	if (any)
+		*port = 0;
+	return 0;
+}
+
+static int relay_main(const char *listen, const char *allow, const char *result)
+{
+	static struct relay_config rc;
+	char err[256];
+
+	if (parse_listen(listen, rc.listen_host, sizeof(rc.listen_host), &rc.listen_port))
+		return 2;
+	if (net_allow_parse(allow, &rc.allow, err, sizeof(err))) {
+		fprintf(stderr, "ferry-init: --allow: %s\n", err);
+		return 2;
+	}
+	if (open_result(result))
+		return 1;
+	return relay_run(&rc) ? 1 : 0;
+}
+
 static int serve_main(int argc, char **argv)
 {
 	static struct serve_config sc;
@@ -192,17 +335,23 @@ static int serve_main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "banner", no_argument, NULL, 'b' },
+		{ "relay", no_argument, NULL, 'R' },
+		{ "allow", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *tok = NULL, *tokfile = NULL, *result = NULL, *conn = NULL;
+	const char *allow = NULL;
+	int relay = 0;
 	char err[TLS_ERR_TEXT_MAX + 64], tt[TLS_TOKEN_TEXT_MAX];
 	uint64_t lvl;
 	int c, have, r;
 
 	log_init("ferry-init", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "l:c:d:t:T:r:v:obh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:c:d:t:T:r:v:obRA:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'R': relay = 1; break;
+		case 'A': allow = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'c': conn = optarg; break;
 		case 't': tok = optarg; break;
@@ -246,27 +395,20 @@ static int serve_main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
+	if (relay || allow) {
+		if (!relay || !allow || conn || sc.ndisks || tok || tokfile || sc.once) {
+			fprintf(stderr, "ferry-init: serve --relay wants --listen and --allow, and no "
+					"--disk, --connect, --token or --once (a relay holds no token)\n");
+			return 2;
+		}
+		return relay_main(listen, allow, result);
+	}
 	if (conn && serve_set_connect(&sc, conn)) {
 		fprintf(stderr, "ferry-init: --connect %s: want HOST[:PORT]\n", conn);
 		return 2;
 	}
-	if (listen) {
-		/* Port 0 (pick a free one) is for hosts and tests only. */
-		char l[NET_ADDR_MAX + 2];
-		size_t n = strlen(listen);
-		int any = n >= 2 && !strcmp(listen + n - 2, ":0");
-
-		snprintf(l, sizeof(l), "%.*s%s", (int)(any ? n - 1 : n), listen,
-			 any ? "1" : "");
-		if (n >= NET_ADDR_MAX ||
-		    net_split_hostport(l, 443, sc.listen_host, sizeof(sc.listen_host),
-				       &sc.listen_port)) {
-			fprintf(stderr, "ferry-init: --listen %s: want [ADDR]:PORT\n", listen);
-			return 2;
-		}
-		if (any)
-			sc.listen_port = 0;
-	}
+	if (listen && parse_listen(listen, sc.listen_host, sizeof(sc.listen_host), &sc.listen_port))
+		return 2;
 	if (load_token_arg(tok, tokfile, &sc.token, &have))
 		return 2;
 	if (!have) {
@@ -280,17 +422,8 @@ static int serve_main(int argc, char **argv)
 		fflush(stdout);
 		mem_wipe(tt, sizeof(tt));
 	}
-	if (result) {
-		int fd = strcmp(result, "-") ? open(result, O_WRONLY | O_CREAT | O_APPEND |
-							       O_CLOEXEC, 0644)
-					     : dup(STDOUT_FILENO);
-
-		if (fd < 0) {
-			log_errno(-errno, "--result %s", result);
-			return 1;
-		}
-		result_set_fd(fd);
-	}
+	if (open_result(result))
+		return 1;
 	r = serve_run(&sc);
 	mem_wipe(&sc.token, sizeof(sc.token));
 	if (r >= SERVE_HANDOFF_BASE) {

@@ -2,7 +2,10 @@
  * receive.c - writes a migration onto the destination's disks. Every
  * offset and length has been checked against the plan by the engine;
  * here they are checked again against the real disk before each write,
- * because a disk is the one thing we must never get wrong.
+ * because a disk is the one thing we must never get wrong. A disk that
+ * fails (EIO, ENOSPC on a thin volume or a full filesystem) fails the
+ * session with its name, the offset and the errno, and nothing written
+ * after the failure is ever committed; it never reports success.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,10 +25,15 @@
 
 #define ZERO_BUF (256u * 1024)
 
-static const uint8_t zeros[ZERO_BUF];
+static const uint8_t zeros[ZERO_BUF] __attribute__((aligned(RECV_ALIGN)));
 /* The head buffers, the counters and the stream positions are shared by
  * the streams; disk writes themselves go on without it. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* One FLUSH at a time, from fdatasync to commit: a writeback error is
+ * reported to one fdatasync of a file only, so a second one running at
+ * the same time could succeed and commit what the first one lost. Taken
+ * before lock, never inside it. */
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A disk or any of its partitions in /proc/mounts is in use. */
 static int is_mounted(const char *name, char *where, size_t cap)
@@ -160,11 +168,14 @@ int recv_open(struct recv_state *st, const struct proto_plan *plan,
 	int r;
 
 	memset(st, 0, sizeof(*st));
-	for (i = 0; i < plan->ndisks; i++)
-		st->d[i].fd = -1;
+	for (i = 0; i < plan->ndisks; i++) {
+		st->d[i].fd = st->d[i].dfd = -1;
+		st->d[i].dirty_lo = 1;	/* none */
+	}
 	st->ndisks = plan->ndisks;
 	st->seed = plan->seed;
 	st->session = plan->session;
+	st->live = cfg->live;
 	for (i = 0; i < plan->ndisks; i++) {
 		const struct proto_plan_disk *p = &plan->disks[i];
 		const struct disk_info *di = &cfg->disks[p->dst_index];
@@ -179,6 +190,7 @@ int recv_open(struct recv_state *st, const struct proto_plan *plan,
 		}
 		snprintf(d->name, sizeof(d->name), "%s", di->name);
 		snprintf(d->path, sizeof(d->path), "%s", di->path);
+		snprintf(d->src, sizeof(d->src), "%s", p->src);
 		d->dst_size = di->size;
 		d->src_size = p->src_size;
 		d->lsec = p->lsec;
@@ -212,6 +224,16 @@ int recv_open(struct recv_state *st, const struct proto_plan *plan,
 				goto fail;
 			}
 			close(efd);
+			d->dio = 512;
+			if (ioctl(d->fd, BLKSSZGET, &efd) == 0 && efd >= 512 && efd <= 65536 &&
+			    !(efd & (efd - 1)))
+				d->dio = (uint32_t)efd;
+			/* Without O_DIRECT a write error only shows at FLUSH. */
+			if (d->dio <= RECV_ALIGN)
+				d->dfd = open(di->path, O_RDWR | O_DIRECT | O_CLOEXEC);
+			if (d->dfd < 0)
+				log_info("%s: no O_DIRECT (%s): a write error shows at the next flush",
+					 di->name, strerror(errno));
 		}
 		d->head_len = p->src_size < RECV_HEAD ? p->src_size : RECV_HEAD;
 		d->head = malloc(RECV_HEAD);
@@ -243,20 +265,49 @@ fail:
 	return r;
 }
 
-static int zero_range(struct recv_disk *d, uint64_t off, uint64_t len)
+/*
+ * len bytes of p at off. On a block device through the O_DIRECT fd when
+ * the offset and length suit it (p copied into the aligned bounce buffer
+ * unless aligned already): the error, if any, is this write's. Otherwise
+ * (a file in host mode, an odd tail) through the page cache, where a file
+ * system still reports ENOSPC at once and EIO at the next FLUSH.
+ */
+static int write_data(struct recv_disk *d, const uint8_t *p, size_t len, uint64_t off,
+		      uint8_t *bounce)
+{
+	if (d->dfd >= 0 && off % d->dio == 0 && len % d->dio == 0 && len <= RECV_SCRATCH) {
+		int r;
+
+		if ((uintptr_t)p % RECV_ALIGN) {
+			memmove(bounce, p, len);
+			p = bounce;
+		}
+		r = pwrite_all(d->dfd, p, len, off);
+		if (r != -EINVAL)
+			return r;
+		/* The device wants another alignment after all. */
+	}
+	return pwrite_all(d->fd, p, len, off);
+}
+
+static int zero_range(struct recv_disk *d, uint64_t off, uint64_t len, uint8_t *bounce)
 {
 	if (d->is_blk) {
 		uint64_t range[2] = { off, len };
 
 		if (ioctl(d->fd, BLKZEROOUT, range) == 0)
 			return 0;
+		/* The disk failed: that is the answer. Only a device or kernel
+		 * without the call is zeroed by writing. */
+		if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EINVAL)
+			return -errno;
 	} else if (fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 			     (off_t)len) == 0) {
 		return 0;
 	}
 	while (len > 0) {
 		size_t n = len > ZERO_BUF ? ZERO_BUF : (size_t)len;
-		int r = pwrite_all(d->fd, zeros, n, off);
+		int r = write_data(d, zeros, n, off, bounce);
 
 		if (r)
 			return r;
@@ -266,13 +317,41 @@ static int zero_range(struct recv_disk *d, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* The first failure of the session is the one reported, also to every
+ * later write and FLUSH of any stream. */
+static void set_failed(struct recv_state *st, const char *why)
+{
+	pthread_mutex_lock(&lock);
+	if (!st->failed) {
+		st->failed = 1;
+		snprintf(st->why, sizeof(st->why), "%s", why);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static int check_failed(struct recv_state *st, char *err, size_t errcap)
+{
+	int f;
+
+	pthread_mutex_lock(&lock);
+	f = st->failed;
+	if (f)
+		snprintf(err, errcap, "%s", st->why);
+	pthread_mutex_unlock(&lock);
+	return f ? -EIO : 0;
+}
+
 int recv_write(struct recv_state *st, const struct proto_data *m, uint8_t *zbuf, char *err,
 	       size_t errcap)
 {
 	struct recv_disk *d;
 	uint64_t off = m->off, len = m->len, h;
 	const uint8_t *p = m->payload;
+	char e[64];
 	int r = 0;
+
+	if ((r = check_failed(st, err, errcap)))
+		return r;
 
 	if (m->enc == PROTO_ENC_ZSTD) {
 		if (m->len > RECV_SCRATCH || zc_decompress(m->payload, m->plen, zbuf, m->len)) {
@@ -308,15 +387,24 @@ int recv_write(struct recv_state *st, const struct proto_data *m, uint8_t *zbuf,
 			p += h;
 	}
 	if (len > 0)
-		r = p ? pwrite_all(d->fd, p, len, off) : zero_range(d, off, len);
+		r = p ? write_data(d, p, (size_t)len, off, zbuf) : zero_range(d, off, len, zbuf);
 	if (r) {
-		snprintf(err, errcap, "%s: writing %llu bytes at offset %llu: %s", d->name,
-			 (unsigned long long)len, (unsigned long long)off, strerror(-r));
+		snprintf(err, errcap, "%s: writing %llu bytes at offset %llu failed: %s", d->name,
+			 (unsigned long long)len, (unsigned long long)off,
+			 err_text(-r, e, sizeof(e)));
+		set_failed(st, err);
 		return r;
 	}
 	pthread_mutex_lock(&lock);
 	d->written += m->len;
 	st->written += m->len;
+	if (len > 0 && d->dirty_lo > d->dirty_hi) {
+		d->dirty_lo = off;
+		d->dirty_hi = off + len;
+	} else if (len > 0) {
+		d->dirty_lo = off < d->dirty_lo ? off : d->dirty_lo;
+		d->dirty_hi = off + len > d->dirty_hi ? off + len : d->dirty_hi;
+	}
 	pthread_mutex_unlock(&lock);
 	return 0;
 }
@@ -341,16 +429,23 @@ uint64_t recv_written(struct recv_state *st)
 	return w;
 }
 
-void recv_begin(struct recv_state *st, uint32_t nstreams)
+void recv_begin(struct recv_state *st)
+{
+	pthread_mutex_lock(&lock);
+	st->failed = 0;
+	st->why[0] = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+void recv_durable(struct recv_state *st, struct proto_plan_ok *ok)
 {
 	uint32_t i;
 
 	pthread_mutex_lock(&lock);
-	for (i = 0; i < st->ndisks; i++)
-		st->d[i].base = st->d[i].committed;
-	st->nstreams = nstreams < 1 ? 1 : nstreams > PROTO_STREAMS_MAX ? PROTO_STREAMS_MAX :
-									  nstreams;
-	memset(st->pos, 0, sizeof(st->pos));
+	for (i = 0; i < st->ndisks && i < PROTO_MAX_DISKS; i++)
+		ok->committed[i] = st->d[i].committed;
+	ok->ndone = st->ndone;
+	memcpy(ok->done, st->done, st->ndone * sizeof(st->done[0]));
 	pthread_mutex_unlock(&lock);
 }
 
@@ -372,44 +467,57 @@ int recv_same_session(const struct recv_state *st, const struct proto_plan *plan
 }
 
 /*
- * Each stream sends its ranges in ascending (disk, offset) order and says
- * at FLUSH where it stands. A byte below the lowest of those positions
- * belongs to some stream that stood past it when it last flushed, so it
- * is durable: that minimum (or the base this session started from) is
- * what a resumed session may skip. A stream that has not flushed yet
- * stands at (0, 0) and holds every disk at its base.
+ * Each stream's FLUSH lists what it covered since its previous one: once
+ * fdatasync returned, that is on the disk whatever the other streams
+ * did, so it is recorded as durable. What a kill or a cut loses is only
+ * what each stream sent after its last FLUSH.
  */
-int recv_flush(struct recv_state *st, uint32_t k, const struct proto_flush *pos, char *err,
-	       size_t errcap)
+int recv_flush(struct recv_state *st, const struct proto_flush *fl, char *err, size_t errcap)
 {
-	uint32_t i, j;
+	uint64_t lo[PROTO_MAX_DISKS], hi[PROTO_MAX_DISKS];
+	uint32_t i;
+	int r;
 
+	pthread_mutex_lock(&flush_lock);
+	if ((r = check_failed(st, err, errcap))) {
+		pthread_mutex_unlock(&flush_lock);
+		return r;
+	}
+	/* What this fdatasync covers, for the message if it fails. */
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < st->ndisks; i++) {
+		lo[i] = st->d[i].dirty_lo;
+		hi[i] = st->d[i].dirty_hi;
+		st->d[i].dirty_lo = 1;
+		st->d[i].dirty_hi = 0;
+	}
+	pthread_mutex_unlock(&lock);
 	for (i = 0; i < st->ndisks; i++)
 		if (fdatasync(st->d[i].fd) < 0) {
-			int r = -errno;
+			struct recv_disk *d = &st->d[i];
+			char e[64];
 
-			snprintf(err, errcap, "%s: flush: %s", st->d[i].name, strerror(-r));
+			r = -errno;
+			if (lo[i] <= hi[i])
+				snprintf(err, errcap, "%s: flush failed: %s; what was written since the "
+					 "last flush (offsets %llu to %llu) may not be on the disk",
+					 d->name, err_text(-r, e, sizeof(e)),
+					 (unsigned long long)lo[i], (unsigned long long)hi[i]);
+			else
+				snprintf(err, errcap, "%s: flush failed: %s", d->name,
+					 err_text(-r, e, sizeof(e)));
+			set_failed(st, err);
+			pthread_mutex_unlock(&flush_lock);
 			return r;
 		}
 	pthread_mutex_lock(&lock);
 	st->flushed = st->written;
-	if (k < st->nstreams) {
-		st->pos[k].disk = pos->disk;
-		st->pos[k].off = pos->off;
-	}
-	for (i = 0; i < st->ndisks; i++) {
-		uint64_t low = st->d[i].src_size;
-
-		for (j = 0; j < st->nstreams; j++) {
-			uint64_t at = st->pos[j].disk > i ? st->d[i].src_size :
-				      st->pos[j].disk == i ? st->pos[j].off : 0;
-
-			if (at < low)
-				low = at;
-		}
-		st->d[i].committed = low > st->d[i].base ? low : st->d[i].base;
-	}
+	for (i = 0; i < fl->n; i++)
+		if (fl->r[i].disk < st->ndisks)
+			proto_durable_add(st->done, &st->ndone, PROTO_DONE_MAX,
+					  &st->d[fl->r[i].disk].committed, &fl->r[i]);
 	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&flush_lock);
 	return 0;
 }
 
@@ -423,9 +531,10 @@ int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *
 	if (req->disk >= st->ndisks || req->block > RECV_SCRATCH)
 		return -EINVAL;
 	d = &st->d[req->disk];
-	/* Read back from the disk, not from our page cache: everything was
-	 * flushed, so dropping the clean pages makes the reads go to the
-	 * device (or, under QEMU, to the host's image file). */
+	/* Read back from the disk, not from our page cache: O_DIRECT on a
+	 * block device (a bad block fails this read, at its offset, and is
+	 * not retried by readahead); elsewhere everything was flushed, so
+	 * dropping the clean pages makes the reads go to the file. */
 	posix_fadvise(d->fd, (off_t)off, (off_t)req->len, POSIX_FADV_DONTNEED);
 	while (off < end) {
 		size_t len = (size_t)(end - off < req->block ? end - off : req->block);
@@ -435,11 +544,18 @@ int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *
 			memcpy(rbuf, d->head + off, len);
 			pthread_mutex_unlock(&lock);
 		} else {
-			int r = pread_all(d->fd, rbuf, len, off);
+			int direct = d->dfd >= 0 && off % d->dio == 0 && len % d->dio == 0 &&
+				     (uintptr_t)rbuf % RECV_ALIGN == 0;
+			int r = pread_all(direct ? d->dfd : d->fd, rbuf, len, off);
 
+			if (r == -EINVAL && direct)
+				r = pread_all(d->fd, rbuf, len, off);
 			if (r) {
-				snprintf(err, errcap, "%s: reading back %zu bytes at %llu: %s",
-					 d->name, len, (unsigned long long)off, strerror(-r));
+				char e[64];
+
+				snprintf(err, errcap, "%s: reading back %zu bytes at offset %llu "
+					 "failed: %s", d->name, len, (unsigned long long)off,
+					 err_text(-r, e, sizeof(e)));
 				return r;
 			}
 			/* A block straddling the head: the head part is in memory. */
@@ -465,7 +581,9 @@ void recv_close(struct recv_state *st)
 	for (i = 0; i < st->ndisks; i++) {
 		if (st->d[i].fd >= 0)
 			close(st->d[i].fd);
-		st->d[i].fd = -1;
+		if (st->d[i].dfd >= 0)
+			close(st->d[i].dfd);
+		st->d[i].fd = st->d[i].dfd = -1;
 		free(st->d[i].head);
 		st->d[i].head = NULL;
 	}

@@ -21,9 +21,15 @@ struct serve_config;
 
 struct recv_disk {
 	int fd;
+	/* A block device also open with O_DIRECT (or -1): data goes straight
+	 * to the disk, so a failed write fails then, with its offset, rather
+	 * than later in writeback where only a FLUSH would hear of it. */
+	int dfd;
+	uint32_t dio;		/* its logical block size: O_DIRECT alignment */
 	int is_blk;
 	char name[PROTO_NAME_MAX];
 	char path[256];
+	char src[PROTO_LABEL_MAX];	/* the source's name ("/dev/sda") */
 	uint64_t dst_size, src_size;
 	uint32_t lsec;
 	uint8_t table;
@@ -31,29 +37,38 @@ struct recv_disk {
 	uint64_t head_len;	/* min(RECV_HEAD, src_size) */
 	int head_dirty;
 	uint64_t written;	/* bytes written or zeroed (for progress) */
-	uint64_t base;		/* committed when this session's PLAN came */
 	uint64_t committed;	/* everything below is durable */
+	/* Lowest and highest byte written since the last good FLUSH (for
+	 * the error a failed FLUSH reports; lo > hi when none). */
+	uint64_t dirty_lo, dirty_hi;
 };
 
 struct recv_state {
 	uint64_t session;	/* the agent's id for this migration */
+	int live;		/* in the live environment (adapt: block devices) */
 	uint32_t ndisks;
 	struct recv_disk d[PROTO_MAX_DISKS];
 	uint64_t seed;
 	uint64_t written;
 	uint64_t flushed;	/* written at the last completed FLUSH */
-	/* The streams of the session in progress, and where each stood at
-	 * its last completed FLUSH (see recv_flush). */
-	uint32_t nstreams;
-	struct {
-		uint32_t disk;
-		uint64_t off;
-	} pos[PROTO_STREAMS_MAX];
+	/* A write or a flush failed in this session: every later FLUSH
+	 * fails too (with why), so nothing written after the failure - nor
+	 * what the failure lost, which another stream's fdatasync may have
+	 * been told about instead - is ever committed. A new PLAN clears it. */
+	int failed;
+	char why[PROTO_TEXT_MAX];
+	/* Durable past the disks' committed prefixes: ascending by (disk,
+	 * off), disjoint, never touching each other or a prefix (see
+	 * recv_flush). */
+	uint32_t ndone;
+	struct proto_range done[PROTO_DONE_MAX];
 };
 
 /* Scratch space one connection needs (each stream has its own): one
- * decompressed DATA, or one block read back for a hash. */
+ * decompressed DATA, one block read back for a hash, or one DATA on its
+ * way to an O_DIRECT write - so it is RECV_ALIGN-aligned. */
 #define RECV_SCRATCH PROTO_DATA_MAX
+#define RECV_ALIGN 4096
 
 /* 1 if plan continues the session st holds (same id, seed, disks, sizes). */
 int recv_same_session(const struct recv_state *st, const struct proto_plan *plan);
@@ -63,9 +78,13 @@ int recv_same_session(const struct recv_state *st, const struct proto_plan *plan
  * written when it fails; err names the disk. */
 int recv_open(struct recv_state *st, const struct proto_plan *plan,
 	      const struct serve_config *cfg, char *err, size_t errcap);
-/* A session's PLAN was accepted (new or resumed) for nstreams streams:
- * what is committed now is the base, the streams start from nothing. */
-void recv_begin(struct recv_state *st, uint32_t nstreams);
+/* A session's PLAN was accepted (new or resumed): a failure of the
+ * session before is forgotten (what it lost was never committed, so it
+ * is sent again). */
+void recv_begin(struct recv_state *st);
+/* What is durable (committed prefixes, ranges past them) into ok, for a
+ * resumed session's PLAN_OK. */
+void recv_durable(struct recv_state *st, struct proto_plan_ok *ok);
 /*
  * Several streams call these at once (each with its own scratch of
  * RECV_SCRATCH bytes); they serialize what they share. Writes of different
@@ -73,10 +92,11 @@ void recv_begin(struct recv_state *st, uint32_t nstreams);
  */
 int recv_write(struct recv_state *st, const struct proto_data *d, uint8_t *scratch,
 	       char *err, size_t errcap);
-/* Makes everything durable; then stream k stands at pos, and a disk is
- * committed up to the lowest position any stream of the session has. */
-int recv_flush(struct recv_state *st, uint32_t k, const struct proto_flush *pos, char *err,
-	       size_t errcap);
+/* Makes everything written durable, then records fl's ranges as
+ * durable (the engine checked they lie in the plan). Fails (and records
+ * nothing) once any write or flush of the session failed. Errors name
+ * the disk, the offsets and the errno. */
+int recv_flush(struct recv_state *st, const struct proto_flush *fl, char *err, size_t errcap);
 /* Hashes req->len bytes in req->block pieces into out (count hashes). */
 int recv_hash(struct recv_state *st, const struct proto_hash_req *req, uint8_t *out,
 	      uint32_t *count, uint8_t *scratch, char *err, size_t errcap);
@@ -85,8 +105,11 @@ void recv_lock(void);
 void recv_unlock(void);
 /* Bytes written so far (any thread). */
 uint64_t recv_written(struct recv_state *st);
-/* Fix-ups, the first MiB, grow, readiness: the report says what happened. */
-int recv_finish(struct recv_state *st, uint8_t flags, struct proto_report *r);
+/* Fix-ups, the first MiB, grow, readiness (and, with PROTO_ADAPT_ON in
+ * fin->flags, the adapt phase): the report says what happened, and that
+ * the copy is not exact when fin says the source had unreadable blocks
+ * that went as zeros. */
+int recv_finish(struct recv_state *st, const struct proto_finish *fin, struct proto_report *r);
 void recv_close(struct recv_state *st);
 
 /* What LBA 0 of a disk under migration says: not a boot sector (no

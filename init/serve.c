@@ -62,7 +62,7 @@ struct conn_bufs {
 static uint8_t rx_buf[RX_CAP];
 static uint8_t tx_buf[TX_CAP];
 static uint8_t hash_buf[PROTO_HASH_MAX * PROTO_HASH_LEN];
-static uint8_t scratch[RECV_SCRATCH];
+static uint8_t scratch[RECV_SCRATCH] __attribute__((aligned(RECV_ALIGN)));
 static struct conn_bufs main_bufs = { tx_buf, hash_buf, scratch, 0 };
 static struct proto_inventory inv_now;
 /* The migration in progress: it outlives a session, so an agent that
@@ -142,9 +142,15 @@ static int send_error(struct tls_conn *c, uint16_t code, const char *text)
 	return send_frame(c, &w);
 }
 
+/* read_frame's own deadline passed: the peer is there (keepalive would
+ * have said otherwise) but says nothing. Not -ETIMEDOUT, which is what
+ * the socket reports when keepalive or unacknowledged data found the
+ * peer gone. */
+#define IDLE_EXPIRED (-ETIME)
+
 /* Reads until one whole frame is held, within ms. 1 = frame, 0 = peer
- * closed, <0 error. Polls the listener too so a second client is
- * answered while this session waits. */
+ * closed, IDLE_EXPIRED, <0 error. Polls the listener too so a second
+ * client is answered while this session waits. */
 static int read_frame(struct srv *S, struct tls_conn *c, struct proto_rx *rx,
 		      struct proto_frame *f, int ms, void (*on_listener)(struct srv *))
 {
@@ -162,7 +168,7 @@ static int read_frame(struct srv *S, struct tls_conn *c, struct proto_rx *rx,
 			int64_t left = (int64_t)(deadline - time_now_ms());
 
 			if (left <= 0)
-				return -ETIMEDOUT;
+				return IDLE_EXPIRED;
 			r = poll(p, on_listener ? 2 : 1, (int)left);
 			if (r < 0 && errno != EINTR)
 				return -errno;
@@ -253,7 +259,7 @@ static void stream_run(struct srv *S, struct tls_conn *c, struct proto_srv *eng,
 		       struct proto_rx *rx, uint32_t k, const char *peer)
 {
 	struct conn_bufs b = { malloc(TX_CAP), malloc(PROTO_HASH_MAX * PROTO_HASH_LEN),
-			       malloc(RECV_SCRATCH), 0 };
+			       aligned_alloc(RECV_ALIGN, RECV_SCRATCH), 0 };
 
 	if (!b.tx || !b.hash || !b.scratch) {
 		send_error(c, PROTO_E_INTERNAL, "the destination is out of memory for a stream");
@@ -266,13 +272,14 @@ static void stream_run(struct srv *S, struct tls_conn *c, struct proto_srv *eng,
 		int r = read_frame(S, c, rx, &f, IDLE_MS, NULL);
 
 		if (r <= 0) {
-			if (r == -ETIMEDOUT)
+			if (r == IDLE_EXPIRED)
 				send_error(c, PROTO_E_STATE, "idle timeout");
 			else if (r < 0 && rx->err)
 				send_error(c, PROTO_E_MALFORMED, rx->why);
 			if (r < 0)
 				log_info("%s: stream %u: %s", peer, k,
-					 rx->err ? rx->why : strerror(-r));
+					 rx->err ? rx->why : r == IDLE_EXPIRED ? "idle for too long" :
+					 strerror(-r));
 			break;
 		}
 		proto_srv_input(eng, &f, &a);
@@ -480,7 +487,12 @@ static int fail_io(struct tls_conn *c, const char *peer, int r, const char *err)
 {
 	log_error("%s: %s", peer, err);
 	result_line("FERRY RESULT fail %s", err);
-	send_error(c, r == -ENOSPC || r == -ERANGE ? PROTO_E_STATE : PROTO_E_IO, err);
+	/* Out of space is the disk failing (a thin volume, a full file
+	 * system), like EIO; a disk in use or a write outside it is not. */
+	send_error(c, r == -EBADMSG ? PROTO_E_MALFORMED :
+		   r == -ERANGE || r == -EBUSY || r == -ENODEV || r == -EINVAL ? PROTO_E_STATE :
+										    PROTO_E_IO,
+		   err);
 	return -1;
 }
 
@@ -503,10 +515,11 @@ static int data_step(struct srv *S, struct tls_conn *c, const struct proto_act *
 		progress(S);
 		return 0;
 	case PROTO_ACT_FLUSH:
-		if ((r = recv_flush(&rs, k, &a->flush, err, sizeof(err))))
+		if ((r = recv_flush(&rs, &a->flush, err, sizeof(err))))
 			return fail_io(c, peer, r, err);
-		log_debug("%s: stream %u flush %llu: %llu bytes durable", peer, k,
-			  (unsigned long long)a->flush.seq, (unsigned long long)recv_written(&rs));
+		log_debug("%s: stream %u flush %llu (%u ranges): %llu bytes durable", peer, k,
+			  (unsigned long long)a->flush.seq, a->flush.n,
+			  (unsigned long long)recv_written(&rs));
 		proto_enc_flushed(&w, a->flush.seq, recv_written(&rs));
 		return send_frame(c, &w) ? -1 : 0;
 	case PROTO_ACT_HASH:
@@ -601,12 +614,12 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 	char err[PROTO_TEXT_MAX], sz[32];
 	struct wbuf w;
 	uint32_t i;
-	int r;
+	int r, stay;
 
 	wbuf_init(&w, tx_buf, sizeof(tx_buf));
 	switch (a->kind) {
 	case PROTO_ACT_PLAN: {
-		struct proto_plan_ok ok;
+		static struct proto_plan_ok ok;
 
 		sess_planned = 1;
 		memset(&ok, 0, sizeof(ok));
@@ -626,10 +639,10 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 			held = 1;
 		}
 		ok.n = eng->plan.ndisks;
-		for (i = 0; i < ok.n; i++) {
+		for (i = 0; i < ok.n; i++)
 			ok.dst_size[i] = eng->plan.disks[i].dst_size;
-			ok.committed[i] = ok.resumed ? rs.d[i].committed : 0;
-		}
+		if (ok.resumed)
+			recv_durable(&rs, &ok);
 		plan_total = 0;
 		for (i = 0; i < eng->plan.ndisks; i++) {
 			const struct proto_plan_disk *d = &eng->plan.disks[i];
@@ -646,7 +659,7 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 		set_state(S, err, "receiving");
 		/* The extra streams may join from now on (in reverse mode we
 		 * dial them). */
-		recv_begin(&rs, eng->plan.streams);
+		recv_begin(&rs);
 		streams_open(&eng->plan);
 		if (eng->plan.streams > 1)
 			log_info("%s: %u streams", peer, eng->plan.streams);
@@ -693,21 +706,93 @@ static int migrate_step(struct srv *S, struct tls_conn *c, struct proto_srv *eng
 		streams_close();
 		set_state(S, "finishing: fix-ups and checks", "finishing");
 		memset(&rep, 0, sizeof(rep));
-		r = recv_finish(&rs, a->flags, &rep);
+		r = recv_finish(&rs, &a->fin, &rep);
 		for (i = 0; i < rep.n; i++)
 			log_info("%s %s", rep.line[i].level == PROTO_PASS ? "PASS" :
 					  rep.line[i].level == PROTO_WARN ? "WARN" : "FAIL",
 				 rep.line[i].text);
+		/* Asked to adapt: only a report without FAIL hands off, and a
+		 * dry run never does (nothing was changed). */
+		stay = (a->flags & PROTO_ADAPT_ON) &&
+		       (rep.verdict == PROTO_FAIL || (a->flags & PROTO_ADAPT_DRY));
+		if (!r && stay) {
+			proto_report_add(&rep, rep.verdict, "not handing off: %s; the destination "
+					 "stays in migration mode (ferry adapt, or fix and hand off)",
+					 rep.verdict == PROTO_FAIL ? "the report has FAIL lines" :
+					 "a dry run changed nothing");
+			log_info("%s", rep.line[rep.n - 1].text);
+		}
 		proto_enc_finished(&w, &rep);
 		if (send_frame(c, &w) || r) {
 			result_line("FERRY RESULT fail finish");
 			return -1;
 		}
-		S->handoff = a->handoff;
 		result_line("FERRY RESULT ok verdict=%s",
 			    rep.verdict == PROTO_PASS ? "ready" :
 			    rep.verdict == PROTO_WARN ? "warnings" : "not-bootable");
+		if (stay) {
+			/* The copy is complete: nothing to resume. */
+			recv_close(&rs);
+			held = 0;
+			set_state(S, "done: migrated, not handed off (see the report)", "waiting");
+			return 1;
+		}
+		S->handoff = a->handoff;
 		set_state(S, "done: migration complete", "done");
+		return 1;
+	}
+	case PROTO_ACT_ADAPT: {
+		static struct proto_report rep;
+		static struct adapt_req q;
+
+		sess_planned = 1;
+		memset(&rep, 0, sizeof(rep));
+		if (held) {
+			snprintf(err, sizeof(err), "a migration (session %016llx) is in progress on "
+				 "these disks: finish it (ferry migrate) or abort it (ferry clean) first",
+				 (unsigned long long)rs.session);
+			send_error(c, PROTO_E_STATE, err);
+			return -1;
+		}
+		memset(&q, 0, sizeof(q));
+		q.dry = (a->flags & PROTO_ADAPT_DRY) != 0;
+		q.force = (a->flags & PROTO_ADAPT_FORCE) != 0;
+		q.keep_ip = (a->flags & PROTO_ADAPT_KEEP_IP) != 0;
+		if (a->flags & PROTO_ADAPT_IP)
+			q.ip = a->ip;
+		q.live = S->cfg->live;
+		for (i = 0; i < S->cfg->ndisks && i < DISK_MAX; i++) {
+			snprintf(q.d[i].name, sizeof(q.d[i].name), "%s", S->cfg->disks[i].name);
+			snprintf(q.d[i].path, sizeof(q.d[i].path), "%s", S->cfg->disks[i].path);
+		}
+		q.n = i;
+		set_state(S, "adapting the migrated system", "adapting");
+		if (!q.n)
+			proto_report_add(&rep, PROTO_FAIL, "adapt: no disks on this destination");
+		else if (adapt_run(&q, &rep) < 0)
+			proto_report_add(&rep, PROTO_FAIL, "adapt: could not run");
+		for (i = 0; i < rep.n; i++)
+			log_info("%s %s", rep.line[i].level == PROTO_PASS ? "PASS" :
+					  rep.line[i].level == PROTO_WARN ? "WARN" : "FAIL",
+				 rep.line[i].text);
+		stay = rep.verdict == PROTO_FAIL || q.dry;
+		if (stay)
+			proto_report_add(&rep, rep.verdict, "not handing off: %s; the destination "
+					 "stays in migration mode",
+					 q.dry ? "a dry run changed nothing" :
+					 "the report has FAIL lines");
+		proto_enc_finished(&w, &rep);
+		if (send_frame(c, &w))
+			return -1;
+		result_line("FERRY RESULT adapt verdict=%s",
+			    rep.verdict == PROTO_PASS ? "ready" :
+			    rep.verdict == PROTO_WARN ? "warnings" : "not-bootable");
+		if (stay) {
+			set_state(S, "adapted: not handed off (see the report)", "waiting");
+			return 1;
+		}
+		S->handoff = a->handoff;
+		set_state(S, "done: adapted", "done");
 		return 1;
 	}
 	default:
@@ -756,7 +841,7 @@ static int session(struct srv *S, int fd, const char *peer)
 			log_info("%s: connection closed by the agent", peer);
 			break;
 		}
-		if (r == -ETIMEDOUT) {
+		if (r == IDLE_EXPIRED) {
 			log_info("%s: %s; closing", peer,
 				 authed ? "idle for too long" : "refused: no HELLO in time");
 			send_error(c, authed ? PROTO_E_STATE : PROTO_E_AUTH,

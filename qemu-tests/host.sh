@@ -256,3 +256,45 @@ while True:
     off += 65536
 PY
 }
+
+# h_netns_pair: two network namespaces joined by a veth pair, removed
+# when the case exits: NS_DEST (10.77.0.1) for the receiver, NS_SRC
+# (10.77.0.2) for the agent. Nothing of the host's network is touched.
+NS_DEST=
+NS_SRC=
+h_netns_pair() {
+	[ "$(id -u)" = 0 ] || q_skip "network namespaces need root"
+	command -v ip >/dev/null || q_skip "ip (iproute2) not installed"
+	NS_DEST=ferryd$$
+	NS_SRC=ferrys$$
+	ip netns add "$NS_DEST" || q_skip "cannot create a network namespace"
+	Q_CLEANUP+=("ip netns del $NS_DEST")
+	ip netns add "$NS_SRC"
+	Q_CLEANUP+=("ip netns del $NS_SRC")
+	ip link add "vd$$" netns "$NS_DEST" type veth peer name "vs$$" netns "$NS_SRC" ||
+		q_skip "cannot create a veth pair"
+	ip -n "$NS_DEST" addr add 10.77.0.1/24 dev "vd$$"
+	ip -n "$NS_SRC" addr add 10.77.0.2/24 dev "vs$$"
+	local ns
+	for ns in "$NS_DEST" "$NS_SRC"; do
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$NS_DEST" link set "vd$$" up
+	ip -n "$NS_SRC" link set "vs$$" up
+}
+
+# h_blackhole on|off: the destination's namespace drops every packet in
+# and out (nftables), as a peer that lost power or a NAT that forgot the
+# flow: no FIN, no RST, nothing.
+h_blackhole() {
+	if [ "$1" = on ]; then
+		ip netns exec "$NS_DEST" nft -f - <<'NFT'
+table inet ferryblackhole {
+	chain in { type filter hook input priority 0; policy drop; }
+	chain out { type filter hook output priority 0; policy drop; }
+}
+NFT
+	else
+		ip netns exec "$NS_DEST" nft delete table inet ferryblackhole
+	fi
+}

@@ -29,6 +29,9 @@ Q_VM_TIMEOUT=${Q_VM_TIMEOUT:-300}
 Q_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-qemu-$Q_NAME.XXXXXX")
 Q_BOOTS=0
 Q_PIDS=()
+# Commands run (eval, last first) when the case exits, after its
+# processes are stopped: network namespaces, mounts, loop devices.
+Q_CLEANUP=()
 
 # Set by q_boot for the VM it started (read by the cases).
 Q_PORT=
@@ -81,6 +84,10 @@ _q_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
 	q_stop
+	local c
+	for ((c = ${#Q_CLEANUP[@]} - 1; c >= 0; c--)); do
+		eval "${Q_CLEANUP[c]}" >/dev/null 2>&1 || true
+	done
 	# Anything else the case left in the background (an agent session).
 	local j
 	for j in $(jobs -p); do
@@ -136,6 +143,10 @@ _q_listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 # vmlinuz + initramfs), iso-bios, iso-uefi, pxe.
 #   --disk BYTES      add a zero-filled raw virtio disk of that size (repeat)
 #   --disk-file PATH  add an existing raw image as a virtio disk (after --disk)
+#   --drive SPEC      add a virtio disk from a -drive SPEC (after those), e.g.
+#                     file=blkdebug:CONF:IMG,format=raw for injected errors
+#   --initrd-add CPIO append a cpio archive to the initramfs (kernel mode): its
+#                     files are added to (or replace) the live environment's
 #   --append ARGS     extra kernel arguments (kernel mode only)
 #   --interactive     console input through $Q_CONSOLE_IN (q_type)
 #   --mem MIB         guest memory (512)
@@ -144,11 +155,13 @@ _q_listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 q_boot() {
 	local mode=$1
 	shift
-	local append="" interactive=0 mem=512 disks=() files=()
+	local append="" interactive=0 mem=512 disks=() files=() drives=() initrd_add=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--disk) disks+=("$2"); shift 2 ;;
 		--disk-file) files+=("$2"); shift 2 ;;
+		--drive) drives+=("$2"); shift 2 ;;
+		--initrd-add) initrd_add=$2; shift 2 ;;
 		--append) append="$append $2"; shift 2 ;;
 		--interactive) interactive=1; shift ;;
 		--mem) mem=$2; shift 2 ;;
@@ -188,13 +201,26 @@ q_boot() {
 	for f in "${files[@]}"; do
 		args+=(-drive "file=$f,if=virtio,format=raw")
 	done
+	for f in "${drives[@]}"; do
+		args+=(-drive "$f,if=virtio")
+	done
 
 	local netopt="" nic=virtio-net-pci
 	case "$mode" in
 	kernel)
 		# panic=-1 with -no-reboot: a dead PID 1 ends the VM at once
 		# instead of leaving the case to its timeout.
-		args+=(-kernel "$FERRY_OUT/vmlinuz" -initrd "$FERRY_OUT/initramfs.cpio.gz"
+		local initrd=$FERRY_OUT/initramfs.cpio.gz
+		if [ -n "$initrd_add" ]; then
+			# The kernel unpacks concatenated archives in order; each
+			# must start on a 4-byte boundary (zeros in between are
+			# skipped).
+			cp "$initrd" "$b.initrd"
+			truncate -s %512 "$b.initrd"
+			cat "$initrd_add" >>"$b.initrd"
+			initrd=$b.initrd
+		fi
+		args+=(-kernel "$FERRY_OUT/vmlinuz" -initrd "$initrd"
 			-append "console=ttyS0,115200 panic=-1 ferry.result=/dev/ttyS1$append")
 		;;
 	iso-bios | iso-uefi)

@@ -6,7 +6,8 @@
 #
 #   qemu-tests/run.sh [CASE...]      (CASE: 01-boot-status or its number 01)
 #
-# Environment: Q_CASE_TIMEOUT (seconds per case, 600), Q_KEEP=1 (keep the
+# Environment: Q_CASE_TIMEOUT (seconds per case, 600; a case's own
+# "timeout" file, one number, raises it for that case), Q_KEEP=1 (keep the
 # temp dirs of passing cases too).
 set -uo pipefail
 
@@ -37,6 +38,11 @@ logdir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-qemu-run.XXXXXX")
 for c in "${cases[@]}"; do
 	log=$logdir/$c.log
 	t0=$(date +%s.%N)
+	limit=${Q_CASE_TIMEOUT:-600}
+	if [ -f "$here/$c/timeout" ]; then
+		own=$(tr -dc 0-9 <"$here/$c/timeout")
+		[ -n "$own" ] && [ "$own" -gt "$limit" ] && limit=$own
+	fi
 	# Output streams as it comes (indented) and is kept for the skip reason.
 	timeout -k 15 "$limit" bash "$here/$c/test.sh" </dev/null 2>&1 |
 		tee "$log" | sed -u 's/^/    /'

@@ -1,5 +1,6 @@
 #!/bin/sh
-# make check: unit tests (ASan/UBSan), short fuzz runs, qemu-tests against
+# make check: the pinned inputs' tests (and, under CI, a cold build of the
+# sysroot in an empty cache), unit tests (ASan/UBSan), short fuzz runs, qemu-tests against
 # the real artifacts, and a smoke run of the benchmarks. Every part runs even
 # if an earlier one failed; the last line adds them up: "N passed, N failed,
 # N skipped".
@@ -26,6 +27,12 @@ run() {
 	"$@" 2>&1 | tee "$log"
 	tally "$name"
 }
+run lock scripts/test-lock.sh
+# CI proves the cold path: the sysroot (every locked input fetched, every
+# library built) in an empty cache of its own.
+if [ "${CI:-}" = true ] || [ "${FERRY_COLD:-0}" = 1 ]; then
+	run cold scripts/cold.sh
+fi
 run unit make --no-print-directory unit
 run fuzz make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 run qemu-tests qemu-tests/run.sh

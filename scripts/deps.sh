@@ -17,14 +17,18 @@ if [ $# -gt 0 ]; then
 	PKGS="$*"
 	tag=${DEPS_TAG:-deps}
 else
-PKGS="musl-tools musl-dev busybox-static build-essential pkg-config cpio gzip xz-utils
-flex bison bc libelf-dev libssl-dev linux-source-6.1 dpkg-dev
+# Build tools only: what goes into the artifacts (Debian sources, the
+# kernel tree, busybox) is pinned in sources.lock and fetched by lock.sh.
+PKGS="musl-tools musl-dev build-essential pkg-config cpio gzip xz-utils
+flex bison bc libelf-dev libssl-dev dpkg-dev
 qemu-system-x86 qemu-utils ovmf ipxe-qemu xorriso isolinux syslinux syslinux-common
 pxelinux grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools
-e2fsprogs fdisk gdisk libxxhash-dev libbearssl-dev clang llvm openssl python3 socat
+e2fsprogs xfsprogs cryptsetup-bin bcache-tools fdisk gdisk libxxhash-dev libbearssl-dev clang llvm openssl python3 socat
 tinyproxy-bin
 libext2fs-dev libblkid-dev libzstd-dev zlib1g-dev extlinux
-zstd lz4 bzip2 groff-base"
+zstd lz4 bzip2 groff-base iproute2 nftables debootstrap initramfs-tools-core
+ansible-core ansible-lint yamllint pycodestyle
+lvm2 btrfs-progs xfsprogs util-linux"
 
 fi
 

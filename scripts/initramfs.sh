@@ -8,7 +8,7 @@
 #
 # Inputs (override by environment, e.g. for stand-ins):
 #   FERRY_INIT     build/out/ferry-init
-#   BUSYBOX        /bin/busybox             (busybox-static)
+#   BUSYBOX        build/sysroot/bin/busybox  (busybox-static, sources.lock)
 #   E2FSCK         build/sysroot/bin/e2fsck
 #   RESIZE2FS      build/sysroot/bin/resize2fs
 #   GEN_INIT_CPIO  build/kernel/gen_init_cpio
@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 TOP=$(pwd)
 
 FERRY_INIT=${FERRY_INIT:-build/out/ferry-init}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
+BUSYBOX=${BUSYBOX:-build/sysroot/bin/busybox}
 E2FSCK=${E2FSCK:-build/sysroot/bin/e2fsck}
 RESIZE2FS=${RESIZE2FS:-build/sysroot/bin/resize2fs}
 GEN_INIT_CPIO=${GEN_INIT_CPIO:-build/kernel/gen_init_cpio}

@@ -17,10 +17,10 @@ FRAGS=$(ls "$ROOT"/kernel-config/*.config)
 # The key: linux-source's Debian version, the compiler, this script and the
 # fragments (names and contents).
 # shellcheck disable=SC2086
-KEYTEXT=$(printf '%s\n' "linux-source $LINUX_VERSION" "gcc $(gcc -dumpfullversion)" \
+KEYTEXT=$(printf '%s\n' "$(lock_line linux-source-6.1)" "gcc $(gcc -dumpfullversion)" \
 	"recipe $(recipe_hash "$ROOT/scripts/kernel.sh" $FRAGS)")
 KEY=$(printf '%s\n' "$KEYTEXT" | short_hash)
-K=$FERRY_CACHE/kernel-$LINUX_VERSION-$KEY
+K=$FERRY_CACHE/kernel-$(printf '%s' "$LINUX_VERSION" | tr ':' '~')-$KEY
 OBJ=$K/obj
 LOGS=$K/logs
 
@@ -42,7 +42,8 @@ fi
 # Reproducible version string: no build user, host or wall-clock time.
 KBUILD_BUILD_USER=ferry
 KBUILD_BUILD_HOST=ferry
-KBUILD_BUILD_TIMESTAMP=$(date -u -r /usr/src/linux-source-6.1.tar.xz)
+lock_fetch linux-source-6.1
+KBUILD_BUILD_TIMESTAMP=$(date -u -r "$LINUX_TARBALL")
 export KBUILD_BUILD_USER KBUILD_BUILD_HOST KBUILD_BUILD_TIMESTAMP
 
 kmake() { make -C "$LINUX_SRC" O="$OBJ" ARCH=x86 "$@"; }

@@ -1,15 +1,12 @@
 # Helpers sourced by the build scripts: cache location, quiet logged steps,
-# recipe hashes, Debian source packages fetched through a private deb-src
-# list, and the one shared linux-source tree with its UAPI headers.
+# recipe hashes, the pinned Debian inputs (lock.sh, sources.lock), and the
+# one shared linux-source tree with its UAPI headers.
 # It never touches /etc/apt or the system's package lists, and nothing here
 # writes outside $FERRY_CACHE except what the calling script asks for.
 # shellcheck shell=sh
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FERRY_CACHE=${FERRY_CACHE:-/var/cache/ferry}
-# Days before the private deb-src lists are refreshed; a refresh that fails
-# (no network) falls back to the old lists with a warning.
-FERRY_SRC_MAX_AGE=${FERRY_SRC_MAX_AGE:-7}
 FERRY_TAG=${FERRY_TAG:-$(basename "$0" .sh)}
 export FERRY_CACHE
 # The builds here are self-contained: the top-level make's command line
@@ -70,139 +67,30 @@ with_lock() {
 	flock "$FERRY_CACHE/locks/$_lk" "$@"
 }
 
-# ---- Debian source packages ------------------------------------------------
+# ---- pinned inputs (sources.lock) -------------------------------------------
 
-SRC=$FERRY_CACHE/src
-
-# The system's deb sources, rewritten as deb-src: same URIs, suites,
-# components and keys, so apt verifies the Sources indices and every .dsc.
-src_write_list() {
-	mkdir -p "$SRC/lists/partial"
-	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-		sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
-			>"$SRC/deb-src.sources.new"
-		mv "$SRC/deb-src.sources.new" "$SRC/deb-src.sources"
-		_SRC_LIST=$SRC/deb-src.sources
-	elif [ -f /etc/apt/sources.list ]; then
-		sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' /etc/apt/sources.list \
-			>"$SRC/deb-src.list.new"
-		mv "$SRC/deb-src.list.new" "$SRC/deb-src.list"
-		_SRC_LIST=$SRC/deb-src.list
-	else
-		die "no Debian sources found in /etc/apt"
-	fi
-}
-
-src_apt() {
-	apt-get -q \
-		-o Dir::Etc::SourceList="$_SRC_LIST" \
-		-o Dir::Etc::SourceParts=/dev/null \
-		-o Dir::State::Lists="$SRC/lists" \
-		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
-		"$@"
-}
-
-# Resolves the Debian version apt would fetch for each package (the .dsc it
-# would download), one "pkg version" line each.
-src_resolve() {
-	src_apt source --print-uris --only-source "$@" |
-		sed -n "s/^'[^']*' \([^_]*\)_\([^ ]*\)\.dsc .*/\1 \2/p"
-}
-
-_src_refresh() {
-	_stale=1
-	if [ -f "$SRC/lists/.updated" ] &&
-		[ -z "$(find "$SRC/lists/.updated" -mtime +"$FERRY_SRC_MAX_AGE")" ]; then
-		_stale=0
-	fi
-	if [ "$_stale" = 1 ]; then
-		src_write_list
-		_t0=$(now)
-		if src_apt update >"$SRC/update.log" 2>&1; then
-			touch "$SRC/lists/.updated"
-			rm -f "$SRC/versions"
-			# stderr: callers capture src_versions' stdout.
-			printf '%s: %-34s %7ss\n' "$FERRY_TAG" "deb-src lists" "$(since "$_t0")" >&2
-		elif [ -f "$SRC/lists/.updated" ]; then
-			warn "deb-src update failed (see $SRC/update.log); using the old lists"
-			touch "$SRC/lists/.updated"
-		else
-			tail -n 20 "$SRC/update.log" >&2
-			die "deb-src update failed: $SRC/update.log"
-		fi
-	fi
-	src_write_list
-	_missing=
-	for _p in "$@"; do
-		grep -q "^$_p " "$SRC/versions" 2>/dev/null || _missing="$_missing $_p"
-	done
-	if [ -n "$_missing" ]; then
-		# shellcheck disable=SC2086
-		src_resolve $_missing >>"$SRC/versions"
-		for _p in $_missing; do
-			grep -q "^$_p " "$SRC/versions" || die "no source package $_p in the deb-src lists"
-		done
-	fi
-}
-
-# src_versions PKGS...: prints "pkg version" for each; refreshes the lists
-# only when they are missing or older than FERRY_SRC_MAX_AGE days, so a warm
-# build touches no network.
-src_versions() {
-	mkdir -p "$SRC" "$FERRY_CACHE/locks"
-	(
-		flock 9
-		_src_refresh "$@"
-	) 9>"$FERRY_CACHE/locks/src"
-	for _p in "$@"; do
-		grep "^$_p " "$SRC/versions" | tail -n 1
-	done
-}
-
-# src_version PKG: the version src_versions recorded.
-src_version() { grep "^$1 " "$SRC/versions" | tail -n 1 | cut -d' ' -f2; }
-
-# src_download PKG: downloads PKG's source files (.dsc, .orig, .debian)
-# once into $SRC/dl/PKG-VERSION; apt checks them against the signed index.
-src_download() {
-	_v=$(src_version "$1")
-	[ -n "$_v" ] || die "src_download: no version for $1 (call src_versions first)"
-	_d=$SRC/dl/$1-$_v
-	[ -f "$_d/.complete" ] && return 0
-	rm -rf "$_d"
-	mkdir -p "$_d"
-	# apt downloads as the unprivileged _apt user when it can.
-	chown _apt "$_d" 2>/dev/null || true
-	src_write_list
-	# .dsc names (and so src_resolve) drop the epoch; apt wants it back
-	# (zlib is 1:1.2.13.dfsg-1).
-	_e=$(apt-cache -o Dir::Etc::SourceList="$_SRC_LIST" \
-		-o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$SRC/lists" \
-		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
-		showsrc --only-source "$1" 2>/dev/null |
-		sed -n "s/^Version: \([0-9]*:\)$_v\$/\1/p" | head -n 1)
-	(cd "$_d" && src_apt source --download-only --only-source "$1=$_e$_v")
-	touch "$_d/.complete"
-}
-
-# src_extract PKG DEST: the Debian-patched tree of PKG in DEST (replaced).
-src_extract() {
-	_v=$(src_version "$1")
-	_d=$SRC/dl/$1-$_v
-	rm -rf "$2"
-	mkdir -p "$(dirname "$2")"
-	dpkg-source --no-check -x "$(ls "$_d"/*.dsc)" "$2"
-}
+_LOCK_LIB=1
+# shellcheck source=scripts/lock.sh
+. "$ROOT/scripts/lock.sh"
 
 # ---- linux-source ----------------------------------------------------------
 
 # One extracted linux-source tree per Debian version, shared by kernel.sh
 # (O= builds) and sysroot.sh (UAPI headers); it is never built in place, so
 # it stays clean for out-of-tree builds.
-LINUX_VERSION=$(deb_version linux-source-6.1)
-LINUX_DIR=$FERRY_CACHE/linux-$LINUX_VERSION
+# (A lock without linux-source, as lock.sh's tests use, has no tree.)
+LINUX_VERSION=none
+if lock_has linux-source-6.1; then LINUX_VERSION=$(lock_version linux-source-6.1); fi
+LINUX_DIR=$FERRY_CACHE/linux-$(printf '%s' "$LINUX_VERSION" | tr ':' '~')
 LINUX_SRC=$LINUX_DIR/src
 LINUX_HDR=$LINUX_DIR/headers/include
+
+# The locked linux-source-6.1 .deb's tarball (lock_fetch linux-source-6.1
+# first).
+LINUX_TARBALL=
+if lock_has linux-source-6.1; then
+	LINUX_TARBALL=$(lock_dir linux-source-6.1)/root/usr/src/linux-source-6.1.tar.xz
+fi
 
 _linux_extract() {
 	[ -f "$LINUX_DIR/.extracted" ] && return 0
@@ -212,7 +100,8 @@ _linux_extract() {
 	done
 	rm -rf "$LINUX_DIR/tmp" "$LINUX_SRC"
 	mkdir -p "$LINUX_DIR/tmp"
-	tar -C "$LINUX_DIR/tmp" -xf /usr/src/linux-source-6.1.tar.xz
+	lock_fetch linux-source-6.1
+	tar -C "$LINUX_DIR/tmp" -xf "$LINUX_TARBALL"
 	mv "$LINUX_DIR/tmp/linux-source-6.1" "$LINUX_SRC"
 	rmdir "$LINUX_DIR/tmp"
 	touch "$LINUX_DIR/.extracted"

@@ -155,13 +155,14 @@ need() {
 need mkfs.ext4 e2fsprogs
 need debugfs e2fsprogs
 need sfdisk fdisk
-need busybox busybox-static
 need openssl openssl
 [ -s "$KERNEL" ] || die "kernel $KERNEL missing (make kernel)"
 [ -s "$KCONFIG" ] || die "kernel config $KCONFIG missing (make kernel)"
-BUSYBOX=$(command -v busybox)
+# The pinned busybox-static the live image ships (make sysroot).
+BUSYBOX=${BUSYBOX:-$TOP/build/sysroot/bin/busybox}
+[ -x "$BUSYBOX" ] || die "$BUSYBOX missing (make sysroot)"
 file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
-	die "$BUSYBOX is not static (apt-get install busybox-static)"
+	die "$BUSYBOX is not static"
 SYSLINUX_DIR=
 if [ "$BIOS_LOADER" = extlinux ]; then
 	[ "$(id -u)" = 0 ] || die "extlinux needs root: it installs into a mounted filesystem" \

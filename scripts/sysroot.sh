@@ -3,7 +3,8 @@
 # source packages compiled with musl-gcc: BearSSL, libblkid (util-linux),
 # libext2fs + libcom_err + libe2p (e2fsprogs), libzstd, zlib (compressed
 # qcow2 clusters and VMDK grains in src/image); the kernel UAPI
-# headers and xxhash.h; static e2fsck and resize2fs for the initramfs.
+# headers and xxhash.h; static e2fsck and resize2fs for the initramfs, and
+# busybox-static's binary.  Every input is pinned in sources.lock.
 # The result lives in $FERRY_CACHE/sysroot-<key> (key: Debian versions,
 # musl, gcc, this recipe) and build/sysroot points at it; a complete entry
 # is only relinked.  Debian's own glibc-built .a files never enter it, and
@@ -12,14 +13,16 @@ set -eu
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+# Source packages built here, and busybox-static's binary (the initramfs's
+# shell and tools), all pinned in sources.lock.
 PKGS="bearssl util-linux e2fsprogs libzstd zlib"
+DEBS="busybox-static"
 JOBS=$(nproc)
 
-# shellcheck disable=SC2086
-VERSIONS=$(src_versions $PKGS)
-KEYTEXT=$(printf '%s\n' "$VERSIONS" \
+# The key: the lock lines themselves, the toolchain and this recipe.
+KEYTEXT=$(for p in $PKGS $DEBS linux-source-6.1; do lock_line "$p"; done
+	printf '%s\n' \
 	"musl-dev $(deb_version musl-dev)" \
-	"linux-source $LINUX_VERSION" \
 	"libxxhash-dev $(deb_version libxxhash-dev)" \
 	"gcc $(gcc -dumpfullversion)" \
 	"recipe $(recipe_hash "$ROOT/scripts/sysroot.sh")")
@@ -29,7 +32,9 @@ STAGE=$S.tmp
 W=$FERRY_CACHE/work/sysroot-$KEY
 LOGS=$FERRY_CACHE/logs/sysroot-$KEY
 
+# FERRY_NOLINK=1 (scripts/cold.sh): build into the cache, leave build/ alone.
 link() {
+	[ "${FERRY_NOLINK:-0}" = 1 ] && return 0
 	mkdir -p "$ROOT/build"
 	if [ -d "$ROOT/build/sysroot" ] && [ ! -L "$ROOT/build/sysroot" ]; then
 		rm -rf "$ROOT/build/sysroot"
@@ -50,7 +55,8 @@ export CC=musl-gcc
 UAPI="-isystem $LINUX_HDR"
 
 fetch() {
-	for p in $PKGS; do src_download "$p"; done
+	# shellcheck disable=SC2086
+	lock_fetch $PKGS $DEBS linux-source-6.1
 }
 
 headers() {
@@ -58,11 +64,12 @@ headers() {
 	cp -a "$LINUX_HDR"/. "$STAGE/include/"
 	# Header-only; XXH_INLINE_ALL in the one file that uses it.
 	cp /usr/include/xxhash.h "$STAGE/include/"
+	cp "$(lock_dir busybox-static)/root/bin/busybox" "$STAGE/bin/busybox"
 }
 
 bearssl() {
 	d=$W/bearssl
-	src_extract bearssl "$d"
+	lock_extract bearssl "$d"
 	make -C "$d" -j"$JOBS" CC=musl-gcc LD=musl-gcc LDDLL=musl-gcc AR=ar lib
 	cp "$d/build/libbearssl.a" "$STAGE/lib/"
 	cp "$d"/inc/bearssl*.h "$STAGE/include/"
@@ -70,7 +77,7 @@ bearssl() {
 
 zstd() {
 	d=$W/libzstd
-	src_extract libzstd "$d"
+	lock_extract libzstd "$d"
 	# The static library is single-threaded by default; legacy (pre-1.0)
 	# frame formats are never on our wire.
 	make -C "$d/lib" -j"$JOBS" CC=musl-gcc ZSTD_LEGACY_SUPPORT=0 libzstd.a
@@ -81,7 +88,7 @@ zstd() {
 # zlib's own configure (not autoconf): --static builds only libz.a.
 zlib() {
 	d=$W/zlib
-	src_extract zlib "$d"
+	lock_extract zlib "$d"
 	cd "$d"
 	CC=musl-gcc ./configure --static
 	make -j"$JOBS" libz.a
@@ -100,7 +107,7 @@ autotools_fresh() {
 
 blkid() {
 	d=$W/util-linux
-	src_extract util-linux "$d"
+	lock_extract util-linux "$d"
 	autotools_fresh "$d"
 	cd "$d"
 	./configure CC=musl-gcc CPPFLAGS="$UAPI" \
@@ -121,7 +128,7 @@ blkid() {
 # include/blkid is util-linux's.
 e2fsprogs() {
 	d=$W/e2fsprogs
-	src_extract e2fsprogs "$d"
+	lock_extract e2fsprogs "$d"
 	cd "$d"
 	./configure CC=musl-gcc CPPFLAGS="$UAPI" PKG_CONFIG=/bin/false \
 		--prefix=/usr --enable-libuuid --enable-libblkid --disable-nls \
@@ -166,7 +173,7 @@ check() {
 		echo "symbols no musl library defines (glibc-built objects?)" >&2
 		return 1
 	fi
-	for b in e2fsck resize2fs; do
+	for b in e2fsck resize2fs busybox; do
 		file "$STAGE/bin/$b" | grep -q 'statically linked'
 	done
 	"$STAGE/bin/e2fsck" -V
@@ -248,12 +255,12 @@ rm -rf "$FERRY_CACHE"/sysroot-*.tmp "$FERRY_CACHE"/work/sysroot-*
 mkdir -p "$W" "$LOGS"
 step "$LOGS/fetch.log" "fetch sources" fetch
 linux_headers
-step "$LOGS/headers.log" "headers (uapi, xxhash)" headers
-step "$LOGS/bearssl.log" "bearssl $(src_version bearssl)" bearssl
-step "$LOGS/zstd.log" "libzstd $(src_version libzstd)" zstd
-step "$LOGS/zlib.log" "zlib $(src_version zlib)" zlib
-step "$LOGS/blkid.log" "libblkid $(src_version util-linux)" blkid
-step "$LOGS/e2fsprogs.log" "e2fsprogs $(src_version e2fsprogs)" e2fsprogs
+step "$LOGS/headers.log" "headers (uapi, xxhash), busybox" headers
+step "$LOGS/bearssl.log" "bearssl $(lock_version bearssl)" bearssl
+step "$LOGS/zstd.log" "libzstd $(lock_version libzstd)" zstd
+step "$LOGS/zlib.log" "zlib $(lock_version zlib)" zlib
+step "$LOGS/blkid.log" "libblkid $(lock_version util-linux)" blkid
+step "$LOGS/e2fsprogs.log" "e2fsprogs $(lock_version e2fsprogs)" e2fsprogs
 step "$LOGS/check.log" "check (static link of all libs)" check
 printf '%s\n' "$KEYTEXT" >"$STAGE/.complete"
 rm -rf "$S"

@@ -1,15 +1,21 @@
 #!/bin/bash
-# Host mode: a GPT disk (ESP vfat + ext4 with real files + swap) migrated
-# with --checksum into a larger destination that holds old garbage. Every
-# file identical, e2fsck clean, the ESP byte-identical, the swap header
-# kept, the partition table valid for the bigger disk, and only used
-# blocks on the wire.
+# Host mode: a GPT disk (ESP vfat with a boot loader file + ext4 with real
+# files + swap) migrated with --checksum into a larger destination that
+# holds old garbage. Every file identical, e2fsck and fsck.vfat clean, the
+# ESP's boot sector and FATs byte-identical, the swap header kept, the
+# partition table valid for the bigger disk, and only used blocks on the
+# wire.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../host.sh"
-q_need "$FERRY" "$FERRY_INIT" sfdisk mkfs.ext4 mkswap mkfs.vfat debugfs e2fsck dumpe2fs blkid python3
+q_need "$FERRY" "$FERRY_INIT" sfdisk mkfs.ext4 mkswap mkfs.vfat debugfs e2fsck dumpe2fs blkid python3 \
+	mcopy mmd fsck.vfat
 
 src=$Q_TMP/src.img dst=$Q_TMP/dst.img
 h_mkdisk gpt "$src" 160 40
+export MTOOLS_SKIP_CHECK=1
+head -c 300000 /dev/urandom >"$Q_TMP/bootx64.efi"
+mmd -i "$src@@1M" ::/EFI ::/EFI/BOOT
+mcopy -i "$src@@1M" "$Q_TMP/bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI
 # The destination is bigger and not blank: old data must not matter.
 truncate -s 224M "$dst"
 head -c 8M /dev/urandom | dd of="$dst" conv=notrunc status=none
@@ -27,10 +33,18 @@ h_extract "$src" "$off" "$size" "$Q_TMP/s2"
 h_extract "$dst" "$off" "$size" "$Q_TMP/d2"
 h_same_files "$Q_TMP/s2" "$Q_TMP/d2"
 h_fsck "$Q_TMP/d2"
-# ESP: sent whole (not a filesystem we map), so byte-identical.
+# ESP: mapped by its FAT (the destination's old garbage stays in free
+# clusters): the boot sector and FATs identical, the files identical, clean.
 eoff=$(h_part_off "$src" 1) esize=$(h_part_size "$src" 1)
-cmp <(h_extract "$src" "$eoff" "$esize" /dev/stdout) <(h_extract "$dst" "$eoff" "$esize" /dev/stdout) ||
-	q_fail "the ESP differs"
+h_extract "$src" "$eoff" "$esize" "$Q_TMP/e1"
+h_extract "$dst" "$eoff" "$esize" "$Q_TMP/e2"
+cmp -n 65536 "$Q_TMP/e1" "$Q_TMP/e2" || q_fail "the ESP's boot sector and FATs differ"
+mkdir -p "$Q_TMP/ef1" "$Q_TMP/ef2"
+mcopy -s -n -i "$Q_TMP/e1" ::/ "$Q_TMP/ef1/" && mcopy -s -n -i "$Q_TMP/e2" ::/ "$Q_TMP/ef2/" ||
+	q_fail "mcopy out of the ESP failed"
+diff -r "$Q_TMP/ef1" "$Q_TMP/ef2" >/dev/null || q_fail "the ESP's files differ"
+[ -s "$Q_TMP/ef2/EFI/BOOT/BOOTX64.EFI" ] || q_fail "the ESP's boot loader file is missing"
+fsck.vfat -n "$Q_TMP/e2" >"$Q_TMP/fsckv.log" 2>&1 || q_fail "fsck.vfat -n: $(tail -n 5 "$Q_TMP/fsckv.log")"
 # Swap: the header page (with its UUID) is there.
 soff=$(h_part_off "$src" 3)
 su=$(blkid -p -o value -s UUID -O "$soff" "$src")

@@ -1,11 +1,13 @@
 #!/bin/bash
 # Host mode: the agent reaches the receiver only through a real HTTP
 # CONNECT proxy (Debian's tinyproxy on 127.0.0.1, CONNECT allowed to the
-# receiver's port alone). Without and with Basic credentials status works,
-# https_proxy from the environment works and no_proxy bypasses it; missing
-# or wrong credentials and a forbidden port fail with the proxy's status
-# line quoted and the password never printed; a migration through the
-# authenticated proxy is identical. The proxy's own log shows the CONNECTs.
+# receiver's port alone). Without and with Basic credentials status and
+# check work, https_proxy from the environment works and no_proxy bypasses
+# it; missing or wrong credentials and a forbidden port fail with the
+# proxy's status line quoted and the password never printed; a migration
+# through the authenticated proxy is identical; `ferry clean --proxy
+# --json` takes a second receiver out of migration mode through it. The
+# proxy's own log shows the CONNECTs.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../host.sh"
 q_need "$FERRY" "$FERRY_INIT" tinyproxy mkfs.ext4 debugfs e2fsck python3
@@ -75,16 +77,23 @@ q_ferry status --proxy "http://127.0.0.1:$TP_PORT" --to "127.0.0.1:$H_PORT" --to
 	--json >"$Q_TMP/s1.json" 2>"$Q_TMP/s1.err" || q_fail "status through the proxy: $(cat "$Q_TMP/s1.err")"
 q_expect_disks "$Q_TMP/s1.json" "vda 67108864"
 [ "$(tp_connects)" = 1 ] || q_fail "the proxy's log has no CONNECT: $(tail -n 5 "$TP_LOG")"
+# ferry check reaches the destination the same way.
+q_ferry check --proxy "http://127.0.0.1:$TP_PORT" --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" \
+	--disk "$src=vda" --json >"$Q_TMP/k1.json" 2>"$Q_TMP/k1.err" ||
+	q_fail "check through the proxy: $(cat "$Q_TMP/k1.err") $(grep fail "$Q_TMP/k1.json")"
+grep -q '"check":"destination","level":"PASS","found":"127.0.0.1:'"$H_PORT"': TLS handshake and token valid' \
+	"$Q_TMP/k1.json" || q_fail "check through the proxy did not reach the destination: $(cat "$Q_TMP/k1.json")"
+[ "$(tp_connects)" = 2 ] || q_fail "ferry check did not go through the proxy"
 
 # 2. https_proxy from the environment; no_proxy (an IPv4 block, as
 # corporate settings write it) bypasses it.
 https_proxy="127.0.0.1:$TP_PORT" q_ferry status --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" \
 	>"$Q_TMP/s2" 2>&1 || q_fail "status with https_proxy: $(cat "$Q_TMP/s2")"
-[ "$(tp_connects)" = 2 ] || q_fail "https_proxy was not used"
+[ "$(tp_connects)" = 3 ] || q_fail "https_proxy was not used"
 HTTPS_PROXY="http://127.0.0.1:$TP_PORT/" no_proxy="localhost, 127.0.0.0/8" q_ferry status \
 	--to "127.0.0.1:$H_PORT" --token "$H_TOKEN" >"$Q_TMP/s3" 2>&1 ||
 	q_fail "status with no_proxy: $(cat "$Q_TMP/s3")"
-[ "$(tp_connects)" = 2 ] || q_fail "no_proxy=127.0.0.0/8 did not bypass the proxy"
+[ "$(tp_connects)" = 3 ] || q_fail "no_proxy=127.0.0.0/8 did not bypass the proxy"
 tp_stop
 
 # 3. Basic credentials.
@@ -127,4 +136,25 @@ head -c "$(stat -c %s "$src")" "$dst" >"$Q_TMP/dst.part"
 cmp -s "$src" "$Q_TMP/dst.part" || h_same_files "$src" "$Q_TMP/dst.part"
 h_fsck "$Q_TMP/dst.part"
 tp_stop
-echo "ok: status and migrate through tinyproxy (plain, https_proxy, Basic auth); 407/401/403 quoted; no_proxy bypasses; $(tp_connects) CONNECTs logged"
+
+# 5. ferry clean --proxy --json: a second receiver (the proxy allows its
+# port alone) leaves migration mode through the proxy.
+truncate -s 16M "$Q_TMP/dst2.img"
+H_ONCE=0 h_serve "vda=$Q_TMP/dst2.img"
+tp_start
+q_ferry clean --proxy "http://127.0.0.1:$TP_PORT" --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" \
+	--handoff poweroff --json >"$Q_TMP/cl.json" 2>"$Q_TMP/cl.err" ||
+	q_fail "clean through the proxy: $(cat "$Q_TMP/cl.err")"
+[ "$(tp_connects)" = 1 ] || q_fail "ferry clean did not go through the proxy"
+python3 - "$Q_TMP/cl.json" "127.0.0.1:$H_PORT" <<'PY' || q_fail "clean --json: $(cat "$Q_TMP/cl.json")"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]  # every line is JSON
+assert ev[-1]["event"] == "clean", ev[-1]
+assert ev[-1]["to"] == sys.argv[2] and ev[-1]["handoff"] == "poweroff", ev[-1]
+assert ev[-1]["verdict"] == "pass" and ev[-1]["wiped"] is False, ev[-1]
+assert all(e["event"] == "report" and e["level"] in ("pass", "warn", "fail") and e["text"]
+           for e in ev[:-1]), ev
+PY
+h_wait_serve || q_fail "the receiver did not leave migration mode: $(tail -n 3 "$H_LOG")"
+tp_stop
+echo "ok: status, check, migrate and clean through tinyproxy (plain, https_proxy, Basic auth); 407/401/403 quoted; no_proxy bypasses; clean --json"

@@ -28,7 +28,8 @@ cleanup_loop() {
 	umount "$mnt" 2>/dev/null || true
 	losetup -d "$loop" 2>/dev/null || true
 }
-trap 'cleanup_loop; _q_exit' EXIT
+# Keep the case's exit status for _q_exit (cleanup's own would hide a failure).
+trap 'rc=$?; cleanup_loop; (exit $rc); _q_exit' EXIT
 mount "$loop" "$mnt" || q_fail "mount $loop"
 # The writer: an append-only log with a line every 5 ms, and new files.
 python3 - "$mnt" "$Q_TMP/manifest" <<'PY' &

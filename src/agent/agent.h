@@ -5,6 +5,7 @@
 #ifndef FERRY_AGENT_H
 #define FERRY_AGENT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,10 @@ struct agent_conn {
 	char peer[80];		/* the destination's address in this session */
 };
 
+/* Set (to the signal's number) by a SIGINT/SIGTERM handler of the
+ * command: agent_connect stops retrying and returns -EINTR. */
+extern volatile sig_atomic_t agent_stop_sig;
+
 /* Connects, handshakes with the pinned key, proves the token, reads
  * WELCOME into *inv. On failure err says what happened to whom and
  * what to do. Returns 0 or -errno. */
@@ -66,6 +71,9 @@ int cmd_sync(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_adapt(int argc, char **argv);
+/* --adapt[=auto|force|dry-run] into PROTO_ADAPT_* flags; -1 when bad. */
+int agent_parse_adapt(const char *arg, uint8_t *flags);
 
 /* Shared option handling: --to, --token, --token-file, FERRY_TOKEN. */
 int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t errcap);

@@ -8,7 +8,6 @@
  * tell (an initramfs it cannot read), it says "unknown" and why.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +19,12 @@
 
 #include "agent/agent.h"
 #include "agent/check.h"
+#include "agent/opts.h"
 #include "agent/sources.h"
 #include "blockmap/blockmap.h"
 #include "boot/boot.h"
 #include "common/common.h"
+#include "track/track.h"
 
 #define MEM_LOW	 (128ull << 20) /* MemAvailable below this: WARN */
 #define SKEW_MAX 300		/* seconds between the two clocks */
@@ -31,25 +32,6 @@
 #define YEAR_MAX 2100
 #define PATHBUF	 512
 #define LINEBUF	 512
-
-static const char check_usage[] =
-    "usage: ferry check [--to HOST[:PORT] [--token T | --token-file F]]\n"
-    "                   [--disk SRC[=DST]]... [--json]\n"
-    "\n"
-    "Checks this server before a migration and prints one line per check:\n"
-    "PASS, WARN or FAIL, what was found and how to fix it. Checked: running\n"
-    "as root, the clock, free memory, SELinux, the source disks (partition\n"
-    "table, filesystems, the bytes a migration would send), the virtio\n"
-    "drivers of the running kernel (built in or in its initramfs). With --to,\n"
-    "also: the destination is reachable, the TLS handshake and the token are\n"
-    "valid, its clock is close to this one, and every destination disk is\n"
-    "large enough for the source mapped to it (as ferry migrate maps them).\n"
-    "\n"
-    "  --disk SRC[=DST]  as for ferry migrate; without it, every whole disk\n"
-    "  --json            NDJSON: one {\"event\":\"check\"} object per check,\n"
-    "                    then {\"event\":\"check_summary\"}\n"
-    "\n"
-    "exit status: 0 no check failed (warnings allowed), 2 usage, 3 a check failed\n";
 
 /* What the checks read from the machine; the tests substitute a tree. */
 struct env {
@@ -395,34 +377,44 @@ static const char *table_name(const char *t)
 	return !strcmp(t, "gpt") ? "GPT" : !strcmp(t, "dos") ? "MBR" : "no partition table";
 }
 
-/* What of it is sent, for people. */
-static const char *method_name(enum bm_method m)
-{
-	return m == BM_USED ? "used blocks" : m == BM_WHOLE ? "sent whole" : bm_method_name(m);
-}
-
-/* "/dev/vda: 40.0 GiB, GPT: 1 vfat 512.0 MiB (sent whole), 2 ext4 39.0 GiB
- * (used blocks); a migration sends 5.2 GiB" */
+/* "/dev/vda: 40.0 GiB, GPT: 1 vfat 512.0 MiB (used blocks), 2 LVM2_member 39.0 GiB
+ * (volumes by their filesystems), 1 LV; a migration sends 5.2 GiB". The LVs get a
+ * line each (describe_lv): a server with a dozen of them would not fit in one. */
 static void describe_disk(const struct bm_disk *d, char *out, size_t cap)
 {
-	char a[32], b[32];
+	char a[32], b[32], how[BM_NOTE_MAX + 48];
 	size_t p;
 
 	text(out, cap, "%s: %s, %s", d->path, fmt_bytes(d->size, a, sizeof(a)),
 	     table_name(d->table));
-	if (!d->table[0])
+	if (!d->table[0]) {
+		bm_describe(d->method, d->note, how, sizeof(how));
 		append(out, cap, ", %s%s (%s)", d->fstype[0] ? d->fstype : "no filesystem",
-		       d->fstype[0] ? " on the whole disk" : " found", method_name(d->method));
-	else if (d->nparts == 0)
+		       d->fstype[0] ? " on the whole disk" : " found", how);
+	} else if (d->nparts == 0) {
 		append(out, cap, ", no partitions");
+	}
 	for (p = 0; p < d->nparts; p++) {
 		const struct bm_part *x = &d->parts[p];
 
+		bm_describe(x->method, x->note, how, sizeof(how));
 		append(out, cap, "%s%d %s %s (%s)", p ? ", " : ": ", x->number,
-		       x->fstype[0] ? x->fstype : "-", fmt_bytes(x->size, a, sizeof(a)),
-		       method_name(x->method));
+		       x->fstype[0] ? x->fstype : "-", fmt_bytes(x->size, a, sizeof(a)), how);
 	}
+	if (d->nlvs)
+		append(out, cap, ", %zu LV%s", d->nlvs, d->nlvs == 1 ? "" : "s");
 	append(out, cap, "; a migration sends %s", fmt_bytes(d->map_bytes, b, sizeof(b)));
+}
+
+/* "/dev/vda: LV rl/root xfs 30.0 GiB (used blocks, sends 4.1 GiB)" */
+static void describe_lv(const struct bm_disk *d, const struct bm_lv *l, char *out, size_t cap)
+{
+	char a[32], b[32], how[BM_NOTE_MAX + 48];
+
+	bm_describe(l->method, l->note, how, sizeof(how));
+	text(out, cap, "%s: LV %s/%s %s %s (%s, sends %s)", d->path, l->vg, l->name,
+	     l->fstype[0] ? l->fstype : "-", fmt_bytes(l->size, a, sizeof(a)), how,
+	     fmt_bytes(l->used_bytes, b, sizeof(b)));
 }
 
 static const char *probe_fix(int r, uid_t euid)
@@ -439,13 +431,48 @@ static const char *probe_fix(int r, uid_t euid)
 	return "check the disk (dmesg) or leave it out with --disk";
 }
 
+/* Can the incremental passes and the cutover of this disk send only what
+ * was written (change tracking), or must they compare it by hashes? */
+static void check_tracking(struct ck *c, const char *path)
+{
+	char why[CHECK_TEXT_MAX], fix[CHECK_TEXT_MAX];
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		say(c, CHECK_PASS, "tracking", NULL, "%s: an image file: no change tracking; "
+		    "incremental passes compare it by hashes", path);
+		return;
+	}
+	if (c->e->euid != 0) {
+		say(c, CHECK_WARN, "tracking", "run ferry as root",
+		    "%s: change tracking unknown: tracing block I/O needs root", path);
+		return;
+	}
+	if (track_probe(path, why, sizeof(why)) == 0) {
+		say(c, CHECK_PASS, "tracking", NULL, "%s: change tracking available (%s): "
+		    "incremental passes and the cutover send only what was written", path, why);
+		return;
+	}
+	if (strstr(why, "lockdown"))
+		text(fix, sizeof(fix), "boot without lockdown=confidentiality to track changes");
+	else if (strstr(why, "CONFIG_TRACING") || strstr(why, "block trace events"))
+		text(fix, sizeof(fix), "a kernel with CONFIG_TRACING (distribution kernels have it) "
+		     "tracks changes");
+	else
+		fix[0] = 0;
+	append(fix, sizeof(fix), "%swithout it, incremental passes and the --freeze cutover "
+	       "compare this disk by hashes (the freeze lasts as long as reading its used blocks)",
+	       fix[0] ? "; " : "");
+	say(c, CHECK_WARN, "tracking", fix, "%s: no change tracking: %s", path, why);
+}
+
 static void check_disks(struct ck *c, struct srcs *s)
 {
 	static struct bm_disk d;
 	static char paths[PROTO_MAX_DISKS][SRC_PATH_MAX];
 	char err[AGENT_ERR_MAX], line[CHECK_TEXT_MAX], a[32], b[32], cc[32];
 	uint64_t total = 0, send = 0;
-	size_t i, probed = 0;
+	size_t i, v, probed = 0;
 	int r;
 
 	if (s->n == 0) {
@@ -478,6 +505,11 @@ static void check_disks(struct ck *c, struct srcs *s)
 		}
 		describe_disk(&d, line, sizeof(line));
 		say(c, CHECK_PASS, "disk", NULL, "%s", line);
+		for (v = 0; v < d.nlvs && v < BM_MAX_LVS; v++) {
+			describe_lv(&d, &d.lvs[v], line, sizeof(line));
+			say(c, CHECK_PASS, "lv", NULL, "%s", line);
+		}
+		check_tracking(c, s->path[i]);
 		s->ok[i] = 1;
 		s->size[i] = d.size;
 		s->lsec[i] = d.lsec;
@@ -955,61 +987,34 @@ int check_run(const struct check_opts *o, struct check_result *r)
 
 int cmd_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 'o'},
-	    {"token", required_argument, NULL, 't'},
-	    {"token-file", required_argument, NULL, 'T'},
-	    {"disk", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	static struct check_result res;
 	static struct agent_target t;
-	const char *to = NULL, *tok = NULL, *tokfile = NULL, *specs[PROTO_MAX_DISKS];
+	static struct agent_opts ao;
 	struct check_opts o;
 	char err[AGENT_ERR_MAX];
-	size_t nspec = 0;
-	int c, json = 0, r;
+	int r;
 
+	if ((r = agent_opts_parse(AGENT_CMD_CHECK, argc, argv, &ao)))
+		return r > 0 ? AGENT_EXIT_OK : AGENT_EXIT_USAGE;
 	memset(&t, 0, sizeof(t));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o': to = optarg; break;
-		case 't': tok = optarg; break;
-		case 'T': tokfile = optarg; break;
-		case 'j': json = 1; break;
-		case 'd':
-			if (nspec == PROTO_MAX_DISKS) {
-				fprintf(stderr, "ferry: at most %d disks\n", PROTO_MAX_DISKS);
-				return AGENT_EXIT_USAGE;
-			}
-			specs[nspec++] = optarg;
-			break;
-		case 'h': fputs(check_usage, stdout); return AGENT_EXIT_OK;
-		default: fputs(check_usage, stderr); return AGENT_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "ferry: check: unexpected argument '%s'\n", argv[optind]);
+	if (!ao.to && (ao.token || ao.token_file || ao.proxy)) {
+		fprintf(stderr, "ferry: check: --%s needs --to HOST[:PORT]\n",
+			ao.proxy ? "proxy" : "token");
 		return AGENT_EXIT_USAGE;
 	}
-	if (!to && (tok || tokfile)) {
-		fprintf(stderr, "ferry: check: --token needs --to HOST[:PORT]\n");
-		return AGENT_EXIT_USAGE;
-	}
-	if (to && (agent_parse_to(to, &t, err, sizeof(err)) ||
-		   agent_load_token(tok, tokfile, &t.token, err, sizeof(err)))) {
+	/* The destination as migrate reaches it: --proxy, or https_proxy
+	 * unless no_proxy names it. */
+	if (ao.to && (agent_parse_target(ao.to, NULL, ao.proxy, &t, err, sizeof(err)) ||
+		      agent_load_token(ao.token, ao.token_file, &t.token, err, sizeof(err)))) {
 		fprintf(stderr, "ferry: %s\n", err);
 		return AGENT_EXIT_USAGE;
 	}
 	memset(&o, 0, sizeof(o));
-	o.target = to ? &t : NULL;
-	o.disks = specs;
-	o.ndisks = nspec;
+	o.target = ao.to ? &t : NULL;
+	o.disks = ao.disks;
+	o.ndisks = ao.ndisks;
 	o.out = stdout;
-	o.json = json;
+	o.json = ao.json;
 	r = check_run(&o, &res);
 	mem_wipe(&t.token, sizeof(t.token));
 	if (r == -EINVAL) {

@@ -2,116 +2,104 @@
  * clean.c - `ferry clean`: force a destination out of migration mode.
  * The session in progress is aborted; with --wipe the disks it was
  * writing get their first and last MiB blanked (they read as empty, not
- * as a broken copy); then the destination hands off.
+ * as a broken copy); then the destination hands off. It reports what the
+ * destination did, as text or --json events; it never touches a disk
+ * itself.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/opts.h"
+#include "agent/progress.h"
 #include "common/common.h"
 
-static const char clean_usage[] =
-	"usage: ferry clean --to HOST[:PORT] [--token T | --token-file F] [--wipe]\n"
-	"                   [--handoff reboot|kexec|poweroff|shell] [--wait SECONDS]\n"
-	"\n"
-	"Aborts the migration in progress on the destination and leaves migration\n"
-	"mode (default hand-off: reboot). --wipe blanks the first and last MiB of every\n"
-	"disk the failed migration was writing; disks it did not touch are never\n"
-	"touched. Without network access, boot the destination with ferry.mode=clean.\n";
+/* The error on stderr and, with --json, as an event. */
+static int failed(const struct progress *pg, const char *msg)
+{
+	char e[AGENT_ERR_MAX + 64];
+
+	progress_event(pg, "error", "message", json_str(msg, e, sizeof(e)), NULL);
+	fprintf(stderr, "ferry: error: %s\n", msg);
+	return AGENT_EXIT_FAIL;
+}
+
+static const char *level_name(uint8_t level)
+{
+	return level == PROTO_PASS ? "pass" : level == PROTO_WARN ? "warn" : "fail";
+}
 
 int cmd_clean(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 'o' },
-		{ "token", required_argument, NULL, 't' },
-		{ "token-file", required_argument, NULL, 'T' },
-		{ "wipe", no_argument, NULL, 'W' },
-		{ "handoff", required_argument, NULL, 'H' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char *const handoffs[] = { "reboot", "kexec", "poweroff", "shell" };
 	static struct agent_conn ac;
 	static struct proto_report rep;
+	struct agent_opts o;
 	struct agent_target t;
 	struct proto_inventory inv;
 	struct proto_frame f;
+	struct progress pg;
 	struct wbuf w;
-	const char *to = NULL, *tok = NULL, *tokfile = NULL;
-	char err[AGENT_ERR_MAX];
-	uint8_t handoff = 0, flags = 0;
-	uint64_t v;
+	char err[AGENT_ERR_MAX], msg[AGENT_ERR_MAX + 64];
 	uint32_t i;
-	int c, r;
+	int r;
 
+	if ((r = agent_opts_parse(AGENT_CMD_CLEAN, argc, argv, &o)))
+		return r > 0 ? AGENT_EXIT_OK : AGENT_EXIT_USAGE;
 	memset(&t, 0, sizeof(t));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o': to = optarg; break;
-		case 't': tok = optarg; break;
-		case 'T': tokfile = optarg; break;
-		case 'W': flags |= PROTO_CLEAN_WIPE; break;
-		case 'H':
-			for (handoff = 0; handoff < 4 && strcmp(optarg, handoffs[handoff]); handoff++)
-				;
-			if (handoff == 4) {
-				fprintf(stderr, "ferry: --handoff %s: want reboot, kexec, poweroff or shell\n",
-					optarg);
-				return AGENT_EXIT_USAGE;
-			}
-			break;
-		case 'w':
-			if (parse_u64(optarg, 86400, &v)) {
-				fprintf(stderr, "ferry: --wait %s: want seconds\n", optarg);
-				return AGENT_EXIT_USAGE;
-			}
-			t.wait_s = (int)v;
-			break;
-		case 'h':
-			fputs(clean_usage, stdout);
-			return AGENT_EXIT_OK;
-		default:
-			fputs(clean_usage, stderr);
-			return AGENT_EXIT_USAGE;
-		}
-	}
-	if (optind != argc || agent_parse_to(to, &t, err, sizeof(err)) ||
-	    agent_load_token(tok, tokfile, &t.token, err, sizeof(err))) {
-		fprintf(stderr, "ferry: %s\n", optind != argc ? "clean: unexpected argument" : err);
+	t.wait_s = (int)o.wait;
+	/* --proxy, or https_proxy unless no_proxy names the destination: as
+	 * migrate reaches it, clean reaches it. */
+	if (agent_parse_target(o.to, NULL, o.proxy, &t, err, sizeof(err)) ||
+	    agent_load_token(o.token, o.token_file, &t.token, err, sizeof(err))) {
+		fprintf(stderr, "ferry: %s\n", err);
 		return AGENT_EXIT_USAGE;
 	}
+	progress_init(&pg, o.json, 0);
 	t.busy_s = 30;
 	r = agent_connect(&t, &ac, &inv, err, sizeof(err));
 	mem_wipe(&t.token, sizeof(t.token));
-	if (r) {
-		fprintf(stderr, "ferry: error: %s\n", err);
-		return AGENT_EXIT_FAIL;
-	}
+	if (r)
+		return failed(&pg, err);
 	wbuf_init(&w, ac.txbuf, sizeof(ac.txbuf));
-	proto_enc_clean(&w, flags, handoff);
+	proto_enc_clean(&w, o.wipe ? PROTO_CLEAN_WIPE : 0, o.handoff);
 	if (agent_send(&ac, &w) || (r = agent_recv(&ac, &f, 600000)) != 1) {
-		fprintf(stderr, "ferry: error: %s: no answer to CLEAN\n", t.text);
+		snprintf(msg, sizeof(msg), "%s: no answer to CLEAN", t.text);
 		tls_close(ac.tls, 1000);
-		return AGENT_EXIT_FAIL;
+		return failed(&pg, msg);
 	}
 	if (f.type == PROTO_ERROR) {
 		agent_error_frame(&f, err, sizeof(err));
-		fprintf(stderr, "ferry: error: %s\n", err);
 		tls_close(ac.tls, 1000);
-		return AGENT_EXIT_FAIL;
+		return failed(&pg, err);
 	}
 	if (proto_dec_finished(&f, &rep)) {
-		fprintf(stderr, "ferry: error: unexpected %s after CLEAN\n", proto_type_name(f.type));
+		snprintf(msg, sizeof(msg), "unexpected %s after CLEAN", proto_type_name(f.type));
 		tls_close(ac.tls, 1000);
-		return AGENT_EXIT_FAIL;
+		return failed(&pg, msg);
 	}
-	for (i = 0; i < rep.n; i++)
-		printf("  %s  %s\n", rep.line[i].level == PROTO_PASS ? "PASS" :
-			 rep.line[i].level == PROTO_WARN ? "WARN" : "FAIL", rep.line[i].text);
-	printf("%s: left migration mode (hand-off %s)\n", t.text, handoffs[handoff]);
+	for (i = 0; i < rep.n; i++) {
+		char lv[16], tx[600];
+
+		if (!o.json) {
+			printf("  %s  %s\n", rep.line[i].level == PROTO_PASS ? "PASS" :
+			       rep.line[i].level == PROTO_WARN ? "WARN" : "FAIL", rep.line[i].text);
+			continue;
+		}
+		snprintf(lv, sizeof(lv), "\"%s\"", level_name(rep.line[i].level));
+		progress_event(&pg, "report", "level", lv, "text",
+			       json_str(rep.line[i].text, tx, sizeof(tx)), NULL);
+	}
+	if (o.json) {
+		char to[200], ho[32], v[16];
+
+		snprintf(ho, sizeof(ho), "\"%s\"", agent_handoff_name(o.handoff));
+		snprintf(v, sizeof(v), "\"%s\"", rep.verdict == PROTO_FAIL ? "fail" : "pass");
+		progress_event(&pg, "clean", "to", json_str(t.text, to, sizeof(to)), "handoff", ho,
+			       "wiped", o.wipe ? "true" : "false", "verdict", v, NULL);
+	} else {
+		printf("%s: left migration mode (hand-off %s)\n", t.text,
+		       agent_handoff_name(o.handoff));
+	}
 	tls_close(ac.tls, 2000);
 	return rep.verdict == PROTO_FAIL ? AGENT_EXIT_FAIL : AGENT_EXIT_OK;
 }

@@ -296,6 +296,9 @@ int agent_error_frame(const struct proto_frame *f, char *err, size_t errcap)
 	if (e.code == PROTO_E_AUTH)
 		snprintf(err, errcap, "%s (is the token the one on the destination's console?)",
 			 e.text);
+	else if (e.code == PROTO_E_IO)
+		snprintf(err, errcap, "the destination's disk failed: %s; once it is fixed, run "
+			 "ferry migrate again: it resumes", e.text);
 	else
 		snprintf(err, errcap, "%s", e.text);
 	return e.code == PROTO_E_BUSY	  ? -EBUSY
@@ -451,6 +454,8 @@ static int accept_until(uint64_t deadline, char *peer, size_t cap)
 
 		if (left == 0)
 			return -ETIMEDOUT;
+		if (agent_stop_sig)
+			return -EINTR;
 		r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
 		if (r < 0 && errno != EINTR)
 			return -errno;
@@ -491,6 +496,11 @@ static int listen_connect(const struct agent_target *t, struct agent_conn *ac,
 
 		if (fd == -ETIMEDOUT)
 			break;
+		if (fd == -EINTR) {
+			snprintf(err, errcap, "interrupted (signal %d) while waiting on %s",
+				 (int)agent_stop_sig, t->text);
+			return fd;
+		}
 		if (fd < 0) {
 			snprintf(err, errcap, "accepting on %s: %s", t->text, strerror(-fd));
 			return fd;
@@ -523,6 +533,20 @@ static int retryable(int r)
 	       r == -EHOSTUNREACH || r == -ENETUNREACH || r == -EPIPE || r == -EPROTO;
 }
 
+volatile sig_atomic_t agent_stop_sig;
+
+/* Sleeps ms unless a stop was asked (checked every 100 ms): 0 or -EINTR. */
+static int nap(unsigned ms)
+{
+	while (ms && !agent_stop_sig) {
+		unsigned d = ms < 100 ? ms : 100;
+
+		usleep(d * 1000u);
+		ms -= d;
+	}
+	return agent_stop_sig ? -EINTR : 0;
+}
+
 int agent_connect(const struct agent_target *t, struct agent_conn *ac,
 		  struct proto_inventory *inv, char *err, size_t errcap)
 {
@@ -549,13 +573,20 @@ int agent_connect(const struct agent_target *t, struct agent_conn *ac,
 			/* A session of ours that died may not have been noticed
 			 * yet: the destination lets it go when its socket closes. */
 			log_info("%s; retrying", err);
-			sleep(1);
+			if ((r = nap(1000)))
+				break;
 			continue;
 		}
 		if (r == 0 || !retryable(r) || time_now_ms() >= deadline)
 			break;
 		log_debug("attempt %u: %s; retrying", tries, err);
-		usleep(250000);
+		if ((r = nap(250)))
+			break;
+	}
+	if (r == -EINTR && agent_stop_sig) {
+		snprintf(err, errcap, "interrupted (signal %d) while connecting to %s",
+			 (int)agent_stop_sig, t->text);
+		return r;
 	}
 	if (r && tries > 1) {
 		size_t n = strlen(err);

@@ -4,6 +4,7 @@
  * signal handler and the timeout can both run it: a freeze can never
  * outlive the agent's attention.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -57,11 +58,14 @@ static void on_fatal(int sig)
 }
 
 /* Is the block device dev (major:minor) one of the disks or inside one? */
-static int on_source(dev_t dev, const char *const *disks, size_t n)
+static int on_source_at(dev_t dev, const char *const *disks, size_t n, int depth)
 {
-	char link[64], target[PATH_MAX];
+	char link[96], target[PATH_MAX];
+	struct dirent *de;
 	ssize_t len;
 	size_t i;
+	DIR *dir;
+	int hit = 0;
 
 	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(dev), minor(dev));
 	len = readlink(link, target, sizeof(target) - 1);
@@ -81,7 +85,42 @@ static int on_source(dev_t dev, const char *const *disks, size_t n)
 		if (strstr(target, want))
 			return 1; /* a partition: its sysfs path runs through the disk's */
 	}
-	return 0;
+	/*
+	 * A device-mapper device (an LVM LV) sits on its slaves: it is on
+	 * the source when one of them is. Bounded: dm stacks are shallow.
+	 */
+	if (depth >= 4)
+		return 0;
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u/slaves", major(dev), minor(dev));
+	dir = opendir(link);
+	while (dir && !hit && (de = readdir(dir)) != NULL) {
+		char path[PATH_MAX], val[32];
+		unsigned ma, mi;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/block/%s/dev", de->d_name);
+		if (file_read_small(path, val, sizeof(val)) > 0 &&
+		    sscanf(val, "%u:%u", &ma, &mi) == 2)
+			hit = on_source_at(makedev(ma, mi), disks, n, depth + 1);
+	}
+	if (dir)
+		closedir(dir);
+	return hit;
+}
+
+/*
+ * The mount's own device, or (btrfs shows an anonymous device number in
+ * mountinfo) the block device named as its source.
+ */
+static int on_source(dev_t dev, const char *source, const char *const *disks, size_t n)
+{
+	struct stat st;
+
+	if (on_source_at(dev, disks, n, 0))
+		return 1;
+	return strncmp(source, "/dev/", 5) == 0 && stat(source, &st) == 0 &&
+	       S_ISBLK(st.st_mode) && st.st_rdev != dev && on_source_at(st.st_rdev, disks, n, 0);
 }
 
 int freeze_begin(const char *const *disks, size_t n, unsigned timeout_s, char *err,
@@ -112,7 +151,7 @@ int freeze_begin(const char *const *disks, size_t n, unsigned timeout_s, char *e
 	alarm(timeout_s);
 	while (fgets(line, sizeof(line), f)) {
 		unsigned ma, mi;
-		char mnt[512], fstype[64];
+		char mnt[512], fstype[64], source[256] = "";
 		const char *sep;
 		int fd;
 
@@ -120,9 +159,9 @@ int freeze_begin(const char *const *disks, size_t n, unsigned timeout_s, char *e
 		if (sscanf(line, "%*u %*u %u:%u %*s %511s", &ma, &mi, mnt) != 3)
 			continue;
 		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep + 3, "%63s", fstype) != 1)
+		if (!sep || sscanf(sep + 3, "%63s %255s", fstype, source) < 1)
 			continue;
-		if (!on_source(makedev(ma, mi), disks, n))
+		if (!on_source(makedev(ma, mi), source, disks, n))
 			continue;
 		if (nfds == FREEZE_MAX) {
 			thaw_all();

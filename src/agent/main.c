@@ -15,6 +15,8 @@ static const char usage_text[] =
 	"commands:\n"
 	"  migrate  copy this machine's disks (or image files) into a destination\n"
 	"  clean    abort a failed migration on a destination (--wipe blanks its disks)\n"
+	"  adapt    make a migrated system boot on its destination (drivers, fstab,\n"
+	"           network, bootloader)\n"
 	"  import   send disk images (raw, qcow2, VHD, VMDK) instead of live disks\n"
 	"  sync     one incremental pass: send only what changed since the last pass\n"
 	"  check    check this server (and a destination) before a migration\n"
@@ -43,6 +45,8 @@ int main(int argc, char **argv)
 		return cmd_migrate(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "clean"))
 		return cmd_clean(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "adapt"))
+		return cmd_adapt(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "import"))
 		return cmd_import(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "sync"))

@@ -1,7 +1,9 @@
 /*
  * progress.c - progress output. The bar is redrawn at most 5 times a
  * second on a terminal; a plain line goes out every 5 s otherwise, so a
- * log file stays readable. Rates are smoothed so the ETA does not jump.
+ * log file stays readable; a --json event every second (a program draws
+ * its own display from them). --progress-interval sets both. Rates are
+ * smoothed so the ETA does not jump.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +15,14 @@
 
 #define TTY_MS 200
 #define LINE_MS 5000
+#define JSON_MS 1000
+
+static unsigned every_ms; /* --progress-interval; 0: the defaults */
+
+void progress_set_interval(unsigned ms)
+{
+	every_ms = ms;
+}
 
 void progress_init(struct progress *p, int json, uint64_t total)
 {
@@ -52,7 +62,8 @@ void progress_tick(struct progress *p, int force)
 	char a[32], b[32], eta[32];
 	double pct, inst;
 
-	if (!force && dt < (uint64_t)(p->tty ? TTY_MS : LINE_MS))
+	if (!force && dt < (uint64_t)(p->tty ? TTY_MS : every_ms ? every_ms :
+				      p->json ? JSON_MS : LINE_MS))
 		return;
 	if (dt > 0) {
 		inst = (double)(p->done - p->last_done) * 1000.0 / (double)dt;

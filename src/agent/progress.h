@@ -19,6 +19,9 @@ struct progress {
 };
 
 void progress_init(struct progress *p, int json, uint64_t total);
+/* How often a line or a --json progress event goes out (ms); 0: the
+ * default, 5 s for lines, 1 s for --json. */
+void progress_set_interval(unsigned ms);
 /* Shows progress if enough time has passed since the last update. */
 void progress_tick(struct progress *p, int force);
 /* Ends a live bar line before other output. */

@@ -13,7 +13,8 @@
 #include "proto/proto.h"
 
 #define STATE_DIR_DEFAULT "/var/lib/ferry"
-#define STATE_FILE_MAX (64u * 1024)
+#define STATE_FILE_MAX (160u * 1024)	/* every list full fits */
+#define STATE_ZEROED_MAX 1024		/* unreadable source ranges sent as zeros */
 
 struct mstate {
 	uint64_t session, seed;
@@ -27,6 +28,14 @@ struct mstate {
 		uint32_t lsec;
 		uint64_t acked;		/* bytes of its send order durable */
 	} d[PROTO_MAX_DISKS];
+	/* Durable past the acked prefixes: ascending, disjoint. */
+	uint32_t ndone;
+	struct proto_range done[PROTO_DONE_MAX];
+	/* What of the source could not be read and went as zeros
+	 * (--skip-bad-sectors), for the summary and the destination's
+	 * report of a run that resumes: ascending, disjoint. */
+	uint32_t nzeroed;
+	struct proto_range zeroed[STATE_ZEROED_MAX];
 };
 
 /* The state file for a destination: DIR/migrate-<hash of its token's
@@ -34,7 +43,9 @@ struct mstate {
 void state_path(const char *dir, const char *dest, char *out, size_t cap);
 /* 0 loaded, -ENOENT none, -EBADMSG (err says what is wrong) or -errno. */
 int state_load(const char *path, struct mstate *s, char *err, size_t errcap);
-/* Atomic: a temp file, fsync, rename, fsync of the directory. */
+/* Atomic: a temp file, fsync, rename, fsync of the directory. A full
+ * or failing filesystem leaves the previous file as it was. Not
+ * reentrant: callers serialize. */
 int state_save(const char *path, const struct mstate *s, char *err, size_t errcap);
 int state_remove(const char *path);
 

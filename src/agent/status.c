@@ -3,7 +3,6 @@
  * what disks it has, and a fresh pairing token.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,24 +10,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/opts.h"
 #include "common/common.h"
-
-static const char status_usage[] =
-	"usage: ferry status --to HOST[:PORT] [--proxy URL] [--token T | --token-file F]\n"
-	"                    [--json] [--wait SECONDS] [--watch SECONDS]\n"
-	"       ferry status --listen [ADDR]:PORT [--token T | --token-file F] ...\n"
-	"\n"
-	"Connects to a destination in migration mode and prints its version,\n"
-	"state and disks. --wait retries while the destination boots; --watch\n"
-	"keeps the session open and reprints the status every second.\n"
-	"\n"
-	"  --proxy URL       through an HTTP proxy with CONNECT:\n"
-	"                    http://[USER:PASS@]HOST:PORT (default: https_proxy,\n"
-	"                    unless no_proxy names the destination; \"\" = direct)\n"
-	"  --listen ADDR     reverse mode: wait for a destination booted with\n"
-	"                    ferry.connect=THIS-HOST:PORT to dial in (--wait is\n"
-	"                    how long, default 600 s); TLS and the token work as\n"
-	"                    with --to\n";
 
 static void print_text(const char *to, const struct proto_inventory *inv)
 {
@@ -90,62 +73,22 @@ static void print_error(int json, const char *err)
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 'o' },
-		{ "token", required_argument, NULL, 't' },
-		{ "token-file", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "watch", required_argument, NULL, 'W' },
-		{ "proxy", required_argument, NULL, 'P' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static struct agent_conn ac;
+	struct agent_opts o;
 	struct agent_target t;
 	struct proto_inventory inv;
-	const char *to = NULL, *tok = NULL, *tokfile = NULL, *proxy = NULL, *listen = NULL;
 	char err[AGENT_ERR_MAX];
-	uint64_t v, watch = 0;
-	int c, json = 0, r;
+	uint64_t watch;
+	int json, r;
 
+	if ((r = agent_opts_parse(AGENT_CMD_STATUS, argc, argv, &o)))
+		return r > 0 ? AGENT_EXIT_OK : AGENT_EXIT_USAGE;
 	memset(&t, 0, sizeof(t));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o': to = optarg; break;
-		case 't': tok = optarg; break;
-		case 'T': tokfile = optarg; break;
-		case 'P': proxy = optarg; break;
-		case 'l': listen = optarg; break;
-		case 'j': json = 1; break;
-		case 'w':
-		case 'W':
-			if (parse_u64(optarg, 86400, &v)) {
-				fprintf(stderr, "ferry: --%s %s: want seconds (0..86400)\n",
-					c == 'w' ? "wait" : "watch", optarg);
-				return AGENT_EXIT_USAGE;
-			}
-			if (c == 'w')
-				t.wait_s = (int)v;
-			else
-				watch = v;
-			break;
-		case 'h':
-			fputs(status_usage, stdout);
-			return AGENT_EXIT_OK;
-		default:
-			fputs(status_usage, stderr);
-			return AGENT_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "ferry: status: unexpected argument '%s'\n", argv[optind]);
-		return AGENT_EXIT_USAGE;
-	}
-	if (agent_parse_target(to, listen, proxy, &t, err, sizeof(err)) ||
-	    agent_load_token(tok, tokfile, &t.token, err, sizeof(err))) {
+	t.wait_s = (int)o.wait;
+	json = o.json;
+	watch = o.watch;
+	if (agent_parse_target(o.to, o.listen, o.proxy, &t, err, sizeof(err)) ||
+	    agent_load_token(o.token, o.token_file, &t.token, err, sizeof(err))) {
 		fprintf(stderr, "ferry: %s\n", err);
 		return AGENT_EXIT_USAGE;
 	}

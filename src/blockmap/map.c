@@ -1,14 +1,15 @@
 /*
- * map.c - the used-chunk map of a source disk and the policy behind it:
- * opens the source read-only, sizes it, asks probe.c what is on it and
- * ext.c which ext blocks are allocated, and sets one bit per chunk that
- * must be sent. It owns the bitmap's memory (bm_free releases it) and
- * never writes to the disk.
+ * map.c - the policy behind the used-chunk map of a source disk: opens
+ * the source read-only, sizes it, allocates the bitmap (bm_free releases
+ * it), asks probe.c what is on the disk and mount.c where it is mounted,
+ * and maps each partition (or the bare disk) through the reader the
+ * table names for its filesystem - falling back to sending it whole,
+ * with a WARN, when there is none or it cannot be trusted. It never
+ * parses a filesystem itself and never writes to the disk.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,77 +18,14 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
-#include "blockmap/blockmap_impl.h"
+#include "blockmap/probe.h"
+#include "blockmap/reader.h"
 #include "common/common.h"
 
 /* 64 MiB of map covers 2 TiB at 4 KiB chunks, 32 TiB at 64 KiB. */
 #define MAP_BYTES_MAX (64u * 1024 * 1024)
 #define CHUNK_MIN     4096u
 #define CHUNK_MAX     (1u << 30)
-
-void bm_errf(const struct bm_disk *d, char *err, size_t errcap, const char *fmt, ...)
-{
-	char sz[16];
-	va_list ap;
-	int n;
-
-	if (!err || errcap == 0)
-		return;
-	n = snprintf(err, errcap, "%s: %s: ", d->path, fmt_bytes(d->size, sz, sizeof(sz)));
-	if (n < 0 || (size_t)n >= errcap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errcap - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-void bm_mark(struct bm_disk *d, uint64_t off, uint64_t len)
-{
-	uint64_t i, last;
-
-	if (off >= d->size || len == 0)
-		return;
-	if (len > d->size - off)
-		len = d->size - off;
-	i = off / d->chunk;
-	last = (off + len - 1) / d->chunk;
-	for (; i <= last && (i & 7); i++)
-		d->map[i >> 3] |= (uint8_t)(1u << (i & 7));
-	if (i + 8 <= last + 1) {
-		memset(d->map + (i >> 3), 0xff, (size_t)((last + 1 - i) >> 3));
-		i += (last + 1 - i) & ~(uint64_t)7;
-	}
-	for (; i <= last; i++)
-		d->map[i >> 3] |= (uint8_t)(1u << (i & 7));
-}
-
-/* Bytes of [lo, hi) that lie in set chunks. */
-static uint64_t count_set(const struct bm_disk *d, uint64_t lo, uint64_t hi)
-{
-	uint64_t i, last, n = 0;
-
-	if (hi > d->size)
-		hi = d->size;
-	if (lo >= hi)
-		return 0;
-	i = lo / d->chunk;
-	last = (hi - 1) / d->chunk;
-	while (i <= last) {
-		uint64_t cs, ce;
-
-		if ((i & 7) == 0 && i + 8 <= last && d->map[i >> 3] == 0) {
-			i += 8;
-			continue;
-		}
-		if (bm_test(d, i)) {
-			cs = i * d->chunk;
-			ce = cs + d->chunk;
-			n += (ce < hi ? ce : hi) - (cs > lo ? cs : lo);
-		}
-		i++;
-	}
-	return n;
-}
 
 const char *bm_method_name(enum bm_method m)
 {
@@ -96,48 +34,128 @@ const char *bm_method_name(enum bm_method m)
 	case BM_USED: return "used";
 	case BM_HEADER: return "header";
 	case BM_TABLE: return "table";
+	case BM_VOLUME: return "volumes";
 	}
 	return "?";
 }
 
-static enum bm_method method_for(const char *fstype)
+void bm_describe(enum bm_method m, const char *note, char *out, size_t cap)
 {
-	if (!strcmp(fstype, "ext2") || !strcmp(fstype, "ext3") || !strcmp(fstype, "ext4") ||
-	    !strcmp(fstype, "ext4dev"))
-		return BM_USED;
-	if (!strcmp(fstype, "swap"))
-		return BM_HEADER;
-	return BM_WHOLE;
+	const char *what = m == BM_USED	   ? "used blocks"
+			   : m == BM_WHOLE ? "sent whole"
+			   : m == BM_VOLUME ? "volumes by their filesystems"
+					    : bm_method_name(m);
+
+	if (note && note[0])
+		snprintf(out, cap, "%s (%s)", what, note);
+	else
+		snprintf(out, cap, "%s", what);
+}
+
+/* The segments cover [0, size) in order, each inside the disk. */
+static int segs_ok(const struct bm_disk *d, const struct bm_vol *v)
+{
+	uint64_t at = 0;
+	size_t i;
+
+	if (v->nseg == 0 || v->nseg > BM_MAX_SEGS)
+		return 0;
+	for (i = 0; i < v->nseg; i++) {
+		const struct bm_seg *s = &v->seg[i];
+
+		if (s->vol_off != at || s->len == 0 || s->disk_off > d->size ||
+		    s->len > d->size - s->disk_off)
+			return 0;
+		at += s->len;
+	}
+	return at == v->size;
+}
+
+static void mark_whole(struct bm_disk *d, const struct bm_vol *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->nseg && i < BM_MAX_SEGS; i++)
+		bm_mark(d, v->seg[i].disk_off, v->seg[i].len);
+}
+
+int bm_map_vol(struct bm_disk *d, const struct bm_vol *v, const char *fstype,
+	       enum bm_method *method, char *note, size_t notecap, char *err, size_t errcap)
+{
+	int (*mark)(struct bm_disk *, const struct bm_vol *, char *, size_t);
+	const struct bm_reader *rd = bm_reader_for(fstype);
+	char why[BM_WHY_MAX] = "", sz[16];
+	int r;
+
+	*method = BM_WHOLE;
+	if (note && notecap)
+		note[0] = 0;
+	if (!segs_ok(d, v) || v->depth > BM_MAX_DEPTH) {
+		/* A volume reader's bug or a layout past what we follow: all of it. */
+		log_error("%s: %s: %s: %zu segments (depth %d) do not describe %" PRIu64
+			  " bytes inside the disk; sending them whole",
+			  d->path, fmt_bytes(d->size, sz, sizeof(sz)), v->what, v->nseg, v->depth,
+			  v->size);
+		mark_whole(d, v);
+		if (note && notecap)
+			snprintf(note, notecap, "layout not followed");
+		return 0;
+	}
+	if (!rd || !rd->mark) {
+		mark_whole(d, v);
+		if (note && notecap)
+			snprintf(note, notecap, "%s",
+				 rd ? rd->note : fstype && fstype[0] ? "no reader" : "");
+		return 0;
+	}
+	mark = v->mountpoint && rd->mark_mounted ? rd->mark_mounted : rd->mark;
+	r = mark(d, v, why, sizeof(why));
+	if (r == -EUCLEAN) {
+		log_error("%s: %s: %s on %s could not be read: %s; sending it whole", d->path,
+			  fmt_bytes(d->size, sz, sizeof(sz)), fstype, v->what, why);
+		mark_whole(d, v);
+		if (note && notecap)
+			snprintf(note, notecap, "unreadable: %s", why);
+		return 0;
+	}
+	if (r) {
+		bm_errf(d, err, errcap, "%s on %s could not be read: %s", fstype, v->what,
+			strerror(-r));
+		return r;
+	}
+	/* On success a reader may leave a remark for the plan in why. */
+	if (note && notecap)
+		snprintf(note, notecap, "%s", why);
+	*method = rd->method;
+	return 0;
 }
 
 /*
- * Marks one area (a partition, or the bare disk) by its filesystem. An
- * ext filesystem that libext2fs cannot use is sent whole with a warning;
- * only errors of the disk itself come back.
+ * One area (a partition, or the bare disk) through bm_map_vol, mounted
+ * or not. A note probe.c left (two signatures) outlives an empty one.
  */
-static int map_area(struct bm_disk *d, int fd, uint64_t start, uint64_t size, const char *fstype,
-		    uint32_t hdr_len, const char *what, enum bm_method *m, char *err, size_t errcap)
+static int map_area(struct bm_disk *d, int fd, int number, uint64_t start, uint64_t size,
+		    const char *fstype, const char *what, enum bm_method *m, char *note,
+		    char *err, size_t errcap)
 {
-	char why[256], sz[16];
+	char mnt[BM_PATH_MAX], nb[BM_NOTE_MAX];
+	struct bm_seg seg;
+	struct bm_vol v;
 	int r;
 
-	*m = method_for(fstype);
-	if (*m == BM_USED) {
-		r = bm_ext_mark(d, fd, start, size, why, sizeof(why));
-		if (r == -EUCLEAN) {
-			log_error("%s: %s: %s on %s could not be read: %s; sending it whole",
-				  d->path, fmt_bytes(d->size, sz, sizeof(sz)), fstype, what, why);
-			*m = BM_WHOLE;
-		} else if (r) {
-			bm_errf(d, err, errcap, "%s on %s could not be read: %s", fstype, what,
-				strerror(-r));
-			return r;
-		}
+	if (size == 0) {
+		*m = BM_WHOLE;
+		return 0;
 	}
-	if (*m == BM_HEADER)
-		bm_mark(d, start, hdr_len < size ? hdr_len : size);
-	if (*m == BM_WHOLE)
-		bm_mark(d, start, size);
+	r = fstype[0] ? bm_mount_of_part(fd, number, start, mnt, sizeof(mnt)) : 0;
+	if (r < 0)
+		log_debug("%s: where %s is mounted: %s", d->path, what, strerror(-r));
+	bm_vol_linear(&v, &seg, fd, start, size, r > 0 ? mnt : NULL, what);
+	r = bm_map_vol(d, &v, fstype, m, nb, sizeof(nb), err, errcap);
+	if (r)
+		return r;
+	if (nb[0] || !note[0])
+		memcpy(note, nb, sizeof(nb));
 	return 0;
 }
 
@@ -216,8 +234,8 @@ static int build(struct bm_disk *d, int fd, const struct bm_layout *lay, char *e
 			if (d->parts[i].method != BM_TABLE)
 				d->parts[i].method = BM_WHOLE;
 	} else if (!d->table[0]) {
-		r = map_area(d, fd, 0, d->size, d->fstype, lay->hdr_len[BM_MAX_PARTS], "the disk",
-			     &d->method, err, errcap);
+		r = map_area(d, fd, 0, 0, d->size, d->fstype, "the disk", &d->method, d->note, err,
+			     errcap);
 		if (r)
 			return r;
 	} else {
@@ -230,8 +248,8 @@ static int build(struct bm_disk *d, int fd, const struct bm_layout *lay, char *e
 			if (p->method == BM_TABLE)
 				continue; /* DOS extended: its EBRs are in lay->tab */
 			snprintf(what, sizeof(what), "partition %d", p->number);
-			r = map_area(d, fd, p->start, p->size, p->fstype, lay->hdr_len[i], what,
-				     &p->method, err, errcap);
+			r = map_area(d, fd, p->number, p->start, p->size, p->fstype, what,
+				     &p->method, p->note, err, errcap);
 			if (r)
 				return r;
 		}
@@ -240,7 +258,7 @@ static int build(struct bm_disk *d, int fd, const struct bm_layout *lay, char *e
 	for (i = 0; i < d->nparts; i++) {
 		struct bm_part *p = &d->parts[i];
 
-		p->used_bytes = count_set(d, p->start, p->start + p->size);
+		p->used_bytes = bm_count(d, p->start, p->start + p->size);
 		if (p->method != BM_TABLE)
 			continue;
 		/* A container counts its EBRs, not the logical partitions inside it. */
@@ -249,10 +267,10 @@ static int build(struct bm_disk *d, int fd, const struct bm_layout *lay, char *e
 
 			if (j != i && q->method != BM_TABLE && q->start >= p->start &&
 			    q->start + q->size <= p->start + p->size)
-				p->used_bytes -= count_set(d, q->start, q->start + q->size);
+				p->used_bytes -= bm_count(d, q->start, q->start + q->size);
 		}
 	}
-	d->map_bytes = count_set(d, 0, d->size);
+	d->map_bytes = bm_count(d, 0, d->size);
 	return 0;
 }
 

@@ -3,8 +3,8 @@
  * say: the partition table and its partitions, the signature in each
  * partition (or on the bare disk), and where the table's own structures
  * lie (boot area, both GPT headers and arrays, every EBR). The only file
- * that includes blkid.h. It reads through the caller's read-only fd and
- * decides nothing about what gets sent: map.c does.
+ * that includes blkid.h. It reads through the caller's read-only fd,
+ * identifies and decides nothing about what gets sent: map.c does.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,7 +15,8 @@
 
 #include <blkid/blkid.h>
 
-#include "blockmap/blockmap_impl.h"
+#include "blockmap/probe.h"
+#include "blockmap/reader.h"
 #include "common/common.h"
 
 /*
@@ -32,7 +33,6 @@
 
 struct fsid {
 	char type[16], uuid[40], label[64];
-	uint32_t hdr_len; /* swap header bytes; 0 if not swap */
 	int ambivalent;	  /* two signatures: type left empty */
 };
 
@@ -40,27 +40,6 @@ struct gpt_hdr {
 	uint64_t alt_lba;
 	uint64_t array_off, array_len; /* bytes, clipped to the disk */
 };
-
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-	size_t got = 0;
-
-	if (off > (uint64_t)INT64_MAX - len)
-		return -EINVAL;
-	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* the disk shrank under us */
-		got += (size_t)n;
-	}
-	return 0;
-}
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -135,8 +114,7 @@ static int probe_fs(int fd, uint64_t off, uint64_t size, struct fsid *id)
 	 * moment stale; report it anyway and let ext.c judge it.
 	 */
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID |
-						  BLKID_SUBLKS_LABEL | BLKID_SUBLKS_MAGIC |
-						  BLKID_SUBLKS_BADCSUM);
+						  BLKID_SUBLKS_LABEL | BLKID_SUBLKS_BADCSUM);
 	errno = 0;
 	rc = blkid_do_safeprobe(pr);
 	if (rc == -2) {
@@ -155,20 +133,6 @@ static int probe_fs(int fd, uint64_t off, uint64_t size, struct fsid *id)
 		copy_val(id->uuid, sizeof(id->uuid), v);
 	if (blkid_probe_lookup_value(pr, "LABEL", &v, NULL) == 0)
 		copy_val(id->label, sizeof(id->label), v);
-	if (strcmp(id->type, "swap") == 0) {
-		uint64_t moff = 0;
-
-		/*
-		 * "SWAPSPACE2" ends the header page, whose size is the page
-		 * size of the machine that ran mkswap (4 KiB on x86, up to
-		 * 64 KiB elsewhere).
-		 */
-		id->hdr_len = BM_SWAP_HDR;
-		if (blkid_probe_lookup_value(pr, "SBMAGIC_OFFSET", &v, NULL) == 0 &&
-		    parse_u64(v, 1u << 20, &moff) == 0 && moff + 10 > BM_SWAP_HDR)
-			id->hdr_len =
-			    (uint32_t)((moff + 10 + BM_SWAP_HDR - 1) / BM_SWAP_HDR * BM_SWAP_HDR);
-	}
 out:
 	blkid_free_probe(pr);
 	return err;
@@ -184,7 +148,7 @@ static int gpt_header_at(const struct bm_disk *d, int fd, uint64_t lba, struct g
 
 	if (lba >= nsec)
 		return 0;
-	r = pread_full(fd, sec, d->lsec, lba * d->lsec);
+	r = bm_pread(fd, sec, d->lsec, lba * d->lsec);
 	if (r)
 		return r;
 	hsz = le32(sec + 12);
@@ -270,7 +234,7 @@ static int ebr_extents(const struct bm_disk *d, int fd, uint64_t ex, uint64_t ex
 				return 0;
 		seen[n] = cur;
 		add_extent(d, lay, cur, d->lsec);
-		r = pread_full(fd, sec, d->lsec, cur);
+		r = bm_pread(fd, sec, d->lsec, cur);
 		if (r)
 			return r;
 		if (sec[510] != 0x55 || sec[511] != 0xaa)
@@ -361,6 +325,8 @@ static int read_parts(struct bm_disk *d, int fd, blkid_partlist ls, blkid_partta
 		} else {
 			r = probe_fs(fd, p->start, p->size, &id);
 			if (r == 0 && id.ambivalent)
+				snprintf(p->note, sizeof(p->note), "two signatures");
+			if (r == 0 && id.ambivalent)
 				log_info("%s: %s: partition %d holds more than one signature; "
 					 "sending it whole",
 					 d->path, fmt_bytes(d->size, sz, sizeof(sz)), p->number);
@@ -368,7 +334,6 @@ static int read_parts(struct bm_disk *d, int fd, blkid_partlist ls, blkid_partta
 				memcpy(p->fstype, id.type, sizeof(p->fstype));
 				memcpy(p->uuid, id.uuid, sizeof(p->uuid));
 				memcpy(p->label, id.label, sizeof(p->label));
-				lay->hdr_len[d->nparts - 1] = id.hdr_len;
 			}
 		}
 		if (r) {
@@ -409,11 +374,11 @@ int bm_probe_layout(int fd, struct bm_disk *d, struct bm_layout *lay, char *err,
 		log_info("%s: %s: more than one signature on the disk; sending it whole", d->path,
 			 fmt_bytes(d->size, sz, sizeof(sz)));
 		lay->whole = 1;
+		snprintf(d->note, sizeof(d->note), "two signatures");
 	}
 	memcpy(d->fstype, id.type, sizeof(d->fstype));
 	memcpy(d->uuid, id.uuid, sizeof(d->uuid));
 	memcpy(d->label, id.label, sizeof(d->label));
-	lay->hdr_len[BM_MAX_PARTS] = id.hdr_len;
 
 	pr = blkid_new_probe();
 	if (!pr) {
@@ -482,5 +447,24 @@ int bm_probe_layout(int fd, struct bm_disk *d, struct bm_layout *lay, char *err,
 out:
 	if (pr)
 		blkid_free_probe(pr);
+	return r;
+}
+
+int bm_probe_vol(const struct bm_vol *v, char *type, size_t cap)
+{
+	struct fsid id;
+	int r;
+
+	type[0] = 0;
+	/*
+	 * The first segment: where every filesystem's superblock lives. A
+	 * signature kept at the end of a volume in pieces (md 0.90) goes
+	 * unseen, and the volume is then sent whole.
+	 */
+	if (v->nseg == 0)
+		return 0;
+	r = probe_fs(v->fd, v->seg[0].disk_off, v->seg[0].len, &id);
+	if (r == 0 && !id.ambivalent)
+		snprintf(type, cap, "%s", id.type);
 	return r;
 }

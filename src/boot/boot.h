@@ -45,6 +45,10 @@ struct boot_report {
 	enum boot_level verdict; /* the worst level of all lines */
 	size_t n;		 /* lines held */
 	size_t dropped;		 /* lines that did not fit; counted in verdict */
+	/* The ESP has no \EFI\BOOT\BOOTX64.EFI: a WARN on the source, where
+	 * the firmware has boot entries, but a new machine has none; adapt
+	 * acts on it as on a FAIL. */
+	int no_esp_fallback;
 	struct boot_line line[BOOT_REPORT_LINES];
 };
 
@@ -85,6 +89,39 @@ int boot_report_write(const struct boot_report *r, int fd);
  */
 int boot_initrd_modules(const char *path, const char *const *want, size_t nwant, unsigned *found,
 			char *fmt, size_t fmtcap, char *err, size_t errcap);
+
+/* ---- the disks' layout, for the adapt phase ------------------------- */
+
+#define BOOT_LAYOUT_VOLS 128
+
+struct boot_layout_vol {
+	char name[BOOT_NAME_MAX]; /* "vda2"; the disk's name for a whole disk */
+	size_t disk;		  /* index into disk[] */
+	int number;		  /* partition number, 0: the whole disk */
+	unsigned long long start, size; /* bytes */
+	char fs[16];			/* "ext4", "xfs", "swap", ... "" */
+	char uuid[40], label[64], partuuid[40];
+	int esp;
+};
+
+struct boot_layout {
+	size_t ndisk;
+	struct {
+		char name[BOOT_NAME_MAX];
+		char path[BOOT_PATH_MAX];
+		unsigned long long size;
+		char table[8]; /* "gpt", "dos", "" */
+		int bios_code; /* boot code in sector 0 */
+		int err;       /* the disk could not be read: -errno */
+	} disk[BOOT_DISKS_MAX];
+	size_t nvol;
+	struct boot_layout_vol vol[BOOT_LAYOUT_VOLS];
+	int root; /* the ext2/3/4 root (fstab and an init) or -1 */
+};
+
+/* The disks' partitions and filesystems (as boot_inspect sees them) and
+ * the ext root if there is one. 0, -EINVAL, -ENOMEM. */
+int boot_layout(const char *const *disks, size_t n, struct boot_layout *out);
 
 /* ---- the default boot entry ---------------------------------------- */
 

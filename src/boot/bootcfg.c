@@ -535,7 +535,9 @@ struct gscan {
 	int line;
 	struct gvars *glob;   /* assignments at the top level */
 	struct gvars *loc;    /* inside the entry being run, or NULL */
+	struct gvars *deep;   /* names assigned inside blocks and functions */
 	struct boot_entry *e; /* unresolved variables are noted here */
+	char unres[256];      /* the current command's unresolved names, "a b " */
 	int pending_close;
 	char buf[G_CMDBUF];
 	size_t blen, nw;
@@ -659,12 +661,11 @@ static int gexpand(struct gscan *s, int split)
 		}
 		return 0;
 	}
-	if (s->e) {
-		char tag[G_VAR_NAME + 4];
-
-		snprintf(tag, sizeof(tag), "$%s ", name);
-		if (!strstr(s->e->note, tag))
-			boot_note(s->e, "$%s unresolved, dropped", name);
+	/* Kept for the command to judge (note_unresolved): GRUB itself
+	 * expands an unset variable to nothing. */
+	if (s->e && strlen(s->unres) + n + 2 < sizeof(s->unres)) {
+		strcat(s->unres, name);
+		strcat(s->unres, " ");
 	}
 	return 0;
 }
@@ -679,6 +680,7 @@ static int gnext(struct gscan *s)
 
 	s->blen = s->nw = 0;
 	s->open = s->close = 0;
+	s->unres[0] = 0;
 	if (s->pending_close) {
 		s->pending_close = 0;
 		s->close = 1;
@@ -857,6 +859,10 @@ static int grub_globals(struct gscan *s, char *err, size_t errcap)
 				gvar_assign(s->glob, gw(s, 1), NULL);
 		} else if (depth == 0 && s->nw == 1 && strchr(gw(s, 0), '=')) {
 			gvar_assign(s->glob, gw(s, 0), NULL);
+		} else if (depth > 0 && s->nw >= 2 && !strcmp(gw(s, 0), "set")) {
+			gvar_assign(s->deep, gw(s, 1), NULL);
+		} else if (depth > 0 && s->nw == 1 && strchr(gw(s, 0), '=')) {
+			gvar_assign(s->deep, gw(s, 0), NULL);
 		}
 		if (s->open && ++depth > G_DEPTH)
 			return boot_err(err, errcap, -E2BIG,
@@ -1073,6 +1079,37 @@ static void search_hint(const struct gscan *s, struct boot_entry *e)
 	snprintf(e->fs_hint, sizeof(e->fs_hint), "%s=%.48s", kind, key);
 }
 
+/*
+ * An unset variable is unset for GRUB too, so dropping it changes nothing.
+ * It is noted (a WARN) only when it could change what boots: an argument
+ * of linux or initrd that the configuration assigns somewhere this reader
+ * does not run (a function, another entry). Stock
+ * configurations test $grub_platform in every Debian entry and pass
+ * $tuned_params (RHEL, empty without tuned) and $vt_handoff (Ubuntu, a
+ * console hand-off set by its gfxmode function): none of them is a reason
+ * to doubt the entry.
+ */
+static void note_unresolved(struct gscan *s, struct boot_entry *e)
+{
+	static const char *const harmless[] = {"vt_handoff", NULL};
+	char name[G_VAR_NAME], tag[G_VAR_NAME + 4];
+	const char *p = s->unres, *sp;
+	size_t n;
+
+	for (; (sp = strchr(p, ' ')); p = sp + 1) {
+		n = (size_t)(sp - p);
+		if (!n || n >= sizeof(name))
+			continue;
+		memcpy(name, p, n);
+		name[n] = 0;
+		if (is_cmd(name, harmless) || !s->deep || !gvar_get(s->deep, name))
+			continue;
+		snprintf(tag, sizeof(tag), "$%s ", name);
+		if (!strstr(e->note, tag))
+			boot_note(e, "$%s unresolved, dropped", name);
+	}
+}
+
 /* Pass 3: the chosen entry's body, with its own assignments. */
 static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t errcap)
 {
@@ -1104,6 +1141,7 @@ static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t err
 				boot_note(e, "more than one linux command; the first is used");
 				continue;
 			}
+			note_unresolved(s, e);
 			strip_device(&p);
 			if (s->nw < 2)
 				return boot_err(err, errcap, -ENOENT,
@@ -1121,6 +1159,7 @@ static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t err
 					    BOOT_CMDLINE_MAX - 1);
 			}
 		} else if (is_cmd(gw(s, 0), initrd_cmds)) {
+			note_unresolved(s, e);
 			if (e->ninitrd) {
 				boot_note(e, "more than one initrd command; the first is used");
 				continue;
@@ -1150,7 +1189,7 @@ static int grub_run(struct gscan *s, struct boot_entry *e, char *err, size_t err
 
 struct gwork {
 	struct gscan s;
-	struct gvars glob, loc;
+	struct gvars glob, loc, deep;
 	struct gmenu menu;
 };
 
@@ -1180,6 +1219,7 @@ int boot_parse_grub_bls(const char *cfgpath, const char *text, size_t len, const
 	cur_init(&w->s.c, text, len);
 	w->s.line = 1;
 	w->s.glob = &w->glob;
+	w->s.deep = &w->deep;
 	if ((r = grub_globals(&w->s, err, errcap)))
 		goto out;
 

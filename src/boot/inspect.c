@@ -726,6 +726,8 @@ static void check_bootloader(struct boot_ctx *c, int have_cfg, const char *cfgwh
 			boot_say(r, BOOT_PASS, "EFI system partition %s (vfat %s): %s", v->name,
 				 v->uuid, efilist);
 			if (!efi.fallback)
+				r->no_esp_fallback = 1;
+			if (!efi.fallback)
 				boot_say(
 				    r, BOOT_WARN,
 				    "EFI system partition %s: no /EFI/BOOT/BOOT*.EFI; "

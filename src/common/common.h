@@ -62,6 +62,14 @@ int cur_u16(struct cur *c, uint16_t *v);
 int cur_u32(struct cur *c, uint32_t *v);
 int cur_u64(struct cur *c, uint64_t *v);
 int cur_bytes(struct cur *c, void *dst, size_t n);
+/* Little-endian (on-disk formats of FAT, LVM, btrfs). */
+int cur_le16(struct cur *c, uint16_t *v);
+int cur_le32(struct cur *c, uint32_t *v);
+int cur_le64(struct cur *c, uint64_t *v);
+/* Skips n bytes (fails like a read past the end). */
+int cur_skip(struct cur *c, size_t n);
+/* Moves to off (<= len) from the start; past the end is sticky -EBADMSG. */
+int cur_seek(struct cur *c, size_t off);
 /* Points *p at the next n bytes without copying. */
 int cur_ref(struct cur *c, const uint8_t **p, size_t n);
 /*
@@ -109,6 +117,10 @@ int file_read_small(const char *path, char *buf, size_t cap);
 int fd_write_all(int fd, const void *buf, size_t len);
 /* Parses a decimal u64 with an upper bound; 0 or -EINVAL/-ERANGE. */
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* A positive errno as an operator reads and greps it: "Input/output
+ * error (EIO)", "No space left on device (ENOSPC)", or the number when
+ * it has no name here. Into buf (>= 64 bytes); returns buf. */
+const char *err_text(int e, char *buf, size_t cap);
 
 /* ---- compression (zstd) ---------------------------------------------- */
 

@@ -1,7 +1,8 @@
 /*
- * cursor.c - bounded big-endian readers and writers. Every byte that
- * arrives from the network, a file or the kernel is read through these;
- * the first error is sticky so a parser checks once at the end.
+ * cursor.c - bounded big-endian readers and writers, and little-endian
+ * readers for on-disk formats. Every byte that arrives from the network,
+ * a file or the kernel is read through these; the first error is sticky
+ * so a parser checks once at the end.
  */
 #include <errno.h>
 #include <string.h>
@@ -69,6 +70,49 @@ int cur_u64(struct cur *c, uint64_t *v)
 	cur_u32(c, &hi);
 	cur_u32(c, &lo);
 	*v = c->err ? 0 : (uint64_t)hi << 32 | lo;
+	return c->err;
+}
+
+int cur_le16(struct cur *c, uint16_t *v)
+{
+	const uint8_t *p = cur_take(c, 2);
+
+	*v = p ? (uint16_t)(p[0] | p[1] << 8) : 0;
+	return c->err;
+}
+
+int cur_le32(struct cur *c, uint32_t *v)
+{
+	const uint8_t *p = cur_take(c, 4);
+
+	*v = p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			 (uint32_t)p[3] << 24
+	       : 0;
+	return c->err;
+}
+
+int cur_le64(struct cur *c, uint64_t *v)
+{
+	uint32_t lo, hi;
+
+	cur_le32(c, &lo);
+	cur_le32(c, &hi);
+	*v = c->err ? 0 : (uint64_t)hi << 32 | lo;
+	return c->err;
+}
+
+int cur_skip(struct cur *c, size_t n)
+{
+	(void)cur_take(c, n);
+	return c->err;
+}
+
+int cur_seek(struct cur *c, size_t off)
+{
+	if (!c->err && off > c->len)
+		c->err = -EBADMSG;
+	if (!c->err)
+		c->off = off;
 	return c->err;
 }
 

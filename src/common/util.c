@@ -151,3 +151,26 @@ const char *json_str(const char *s, char *buf, size_t cap)
 	buf[o] = 0;
 	return buf;
 }
+
+const char *err_text(int e, char *buf, size_t cap)
+{
+	static const struct {
+		int e;
+		const char *name;
+	} t[] = { { EIO, "EIO" },	  { ENOSPC, "ENOSPC" },	  { EDQUOT, "EDQUOT" },
+		  { EROFS, "EROFS" },	  { ENXIO, "ENXIO" },	  { ENODEV, "ENODEV" },
+		  { EFBIG, "EFBIG" },	  { EINVAL, "EINVAL" },	  { EBADF, "EBADF" },
+		  { ENOMEM, "ENOMEM" },	  { EPERM, "EPERM" },	  { EACCES, "EACCES" },
+		  { ENODATA, "ENODATA" }, { EREMOTEIO, "EREMOTEIO" }, { EILSEQ, "EILSEQ" },
+		  { ETIMEDOUT, "ETIMEDOUT" }, { EMEDIUMTYPE, "EMEDIUMTYPE" },
+		  { ENOMEDIUM, "ENOMEDIUM" }, { EBUSY, "EBUSY" } };
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i].e == e) {
+			snprintf(buf, cap, "%s (%s)", strerror(e), t[i].name);
+			return buf;
+		}
+	snprintf(buf, cap, "%s (errno %d)", strerror(e), e);
+	return buf;
+}

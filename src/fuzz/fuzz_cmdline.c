@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	init_config_defaults(&c);
 	init_parse_cmdline(line, &c, warn, sizeof(warn));
 	if (c.loglevel < 1 || c.loglevel > 3 || (c.result[0] && strncmp(c.result, "/dev/", 5)) ||
-	    c.mode > INIT_MODE_RESCUE || c.handoff > INIT_HANDOFF_SHELL)
+	    c.mode > INIT_MODE_RELAY || c.handoff > INIT_HANDOFF_SHELL)
 		abort();
 	return 0;
 }

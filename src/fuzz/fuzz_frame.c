@@ -20,13 +20,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct proto_inventory inv, got;
 	static struct proto_plan plan, pl;
 	static struct proto_report rep;
-	struct proto_plan_ok ok;
+	static struct proto_plan_ok ok;
 	struct proto_data dd;
 	struct proto_flush fl;
+	struct proto_finish fin;
 	struct proto_hash_req hq;
 	struct proto_hashes hs;
 	uint64_t u1, u2;
 	uint8_t f1, f2;
+	struct proto_adapt_ip aip;
 	struct proto_rx rx;
 	struct proto_frame f;
 	struct proto_srv s;
@@ -74,8 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)proto_dec_flushed(&f, &u1, &u2);
 			(void)proto_dec_hash_req(&f, &hq);
 			(void)proto_dec_hashes(&f, &hs);
-			(void)proto_dec_finish(&f, &f1, &f2);
+			(void)proto_dec_finish(&f, &fin);
 			(void)proto_dec_clean(&f, &f1, &f2);
+			(void)proto_dec_adapt(&f, &f1, &f2, &aip);
 			(void)proto_dec_finished(&f, &rep);
 			proto_srv_input(&s, &f, &a);
 			if (a.kind == PROTO_ACT_WELCOME && a.hello.join)

@@ -4,7 +4,11 @@
  * CLOEXEC (PID 1 forks the receiver and runs udhcpc and e2fsck) and
  * carries TCP_NODELAY: the protocol pipelines small messages and a
  * Nagle delay costs ~40 ms per round trip (the TLS handshake alone took
- * 130 ms without it). Knows nothing about TLS; prints nothing.
+ * 130 ms without it). Every connected socket also notices a peer that
+ * vanished without a FIN (power loss, a NAT that dropped the flow): TCP
+ * keepalive when nothing is in flight, TCP_USER_TIMEOUT when sent data
+ * stays unacknowledged (see net_tune). Knows nothing about TLS; prints
+ * nothing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -231,12 +235,27 @@ int net_listen(const char *host, uint16_t port, int backlog)
 	return fd;
 }
 
-static void net_nodelay(int fd)
+/*
+ * A peer gone without a FIN is dead after NET_DEAD_MS, whichever side
+ * waits: keepalive probes start after 10 s of silence and 4 probes 5 s
+ * apart go unanswered (30 s), and data unacknowledged for 30 s
+ * (TCP_USER_TIMEOUT) ends the connection too, since keepalive does not
+ * probe while data is in flight. 30 s is also how long both ends
+ * already let one write wait, so a slow but live peer loses nothing it
+ * would not have lost anyway. Best effort: a kernel without one of
+ * these only detects later.
+ */
+static void net_tune(int fd)
 {
-	int one = 1;
+	int one = 1, idle = NET_KEEPIDLE_S, intvl = NET_KEEPINTVL_S, cnt = NET_KEEPCNT;
+	unsigned int user = NET_DEAD_MS;
 
-	/* Best effort: failing only costs latency, never correctness. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, sizeof(user));
 }
 
 static void net_format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
@@ -279,7 +298,7 @@ int net_accept(int lfd, char *peer, size_t cap)
 		if (errno != EINTR && errno != ECONNABORTED)
 			return -errno;
 	}
-	net_nodelay(fd);
+	net_tune(fd);
 	if (peer && cap)
 		net_format_addr(&ss, peer, cap);
 	return fd;
@@ -306,7 +325,7 @@ static int net_connect_one(const struct addrinfo *ai, int ms)
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd < 0)
 		return -errno;
-	net_nodelay(fd);
+	net_tune(fd);
 	if ((err = net_set_nonblock(fd, 1)))
 		goto out;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)

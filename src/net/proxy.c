@@ -458,7 +458,7 @@ int net_connect_proxy(const char *proxy_url, const char *host, uint16_t port, in
 		if (status == 407 || status == 401)
 			hint = auth ? " (check the proxy user and password)"
 				    : " (the proxy wants credentials: http://USER:PASS@HOST:PORT)";
-		else if (status == 403)
+		else if (status == 403 && !strstr(line, "ferry relay"))
 			hint = " (do the proxy's rules allow CONNECT to this port?)";
 		else if (status >= 500)
 			hint = " (the proxy could not reach the destination)";

@@ -178,14 +178,17 @@ static void on_planned(struct proto_srv *s, const struct proto_frame *f,
 			act_fail(s, a, PROTO_E_MALFORMED, "malformed FLUSH");
 			return;
 		}
-		/* A position inside a planned disk, or just past the last. */
-		if (a->flush.disk > s->plan.ndisks ||
-		    (a->flush.disk == s->plan.ndisks ? a->flush.off != 0 :
-		     a->flush.off > s->plan.disks[a->flush.disk].src_size)) {
-			snprintf(t, sizeof(t), "FLUSH position outside the plan: disk %u, offset %llu",
-				 a->flush.disk, (unsigned long long)a->flush.off);
-			act_fail(s, a, PROTO_E_STATE, t);
-			return;
+		/* Every range inside a planned disk. */
+		for (uint32_t i = 0; i < a->flush.n; i++) {
+			const struct proto_range *r = &a->flush.r[i];
+
+			if (r->disk >= s->plan.ndisks || r->end > s->plan.disks[r->disk].src_size) {
+				snprintf(t, sizeof(t), "FLUSH range outside the plan: disk %u, "
+					 "bytes %llu to %llu", r->disk, (unsigned long long)r->off,
+					 (unsigned long long)r->end);
+				act_fail(s, a, PROTO_E_STATE, t);
+				return;
+			}
 		}
 		a->kind = PROTO_ACT_FLUSH;
 		return;
@@ -208,10 +211,15 @@ static void on_planned(struct proto_srv *s, const struct proto_frame *f,
 	case PROTO_FINISH:
 		if (s->joined)
 			break;
-		if (proto_dec_finish(f, &a->flags, &a->handoff)) {
+		if (proto_dec_finish(f, &a->fin) ||
+		    (a->fin.nzeroed && (a->fin.zfirst.disk >= s->plan.ndisks ||
+					a->fin.zfirst.end >
+						s->plan.disks[a->fin.zfirst.disk].src_size))) {
 			act_fail(s, a, PROTO_E_MALFORMED, "malformed FINISH");
 			return;
 		}
+		a->flags = a->fin.flags;
+		a->handoff = a->fin.handoff;
 		s->state = PROTO_SRV_FINISHING;
 		a->kind = PROTO_ACT_FINISH;
 		return;
@@ -277,6 +285,18 @@ void proto_srv_input(struct proto_srv *s, const struct proto_frame *f,
 			}
 			s->state = PROTO_SRV_FINISHING;
 			a->kind = PROTO_ACT_CLEAN;
+			return;
+		}
+		break;
+	case PROTO_ADAPT:
+		/* A migrated system on the disks, outside any migration. */
+		if (!s->joined && s->state == PROTO_SRV_READY) {
+			if (proto_dec_adapt(f, &a->flags, &a->handoff, &a->ip)) {
+				act_fail(s, a, PROTO_E_MALFORMED, "malformed ADAPT");
+				return;
+			}
+			s->state = PROTO_SRV_FINISHING;
+			a->kind = PROTO_ACT_ADAPT;
 			return;
 		}
 		break;

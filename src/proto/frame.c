@@ -29,6 +29,7 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_FINISH: return "FINISH";
 	case PROTO_FINISHED: return "FINISHED";
 	case PROTO_CLEAN: return "CLEAN";
+	case PROTO_ADAPT: return "ADAPT";
 	}
 	return "unknown";
 }
@@ -63,15 +64,18 @@ static int64_t frame_max_len(uint8_t type)
 	case PROTO_PLAN_OK:
 	case PROTO_FINISHED:
 		return PROTO_CTRL_MAX;
-	case PROTO_FLUSH:
-		return 18;
+	case PROTO_FLUSH:	/* seq, count, ranges of 18 bytes */
+		return 10 + PROTO_FLUSH_RANGES * 18;
 	case PROTO_FLUSHED:
 		return 16;
 	case PROTO_HASH_REQ:
 		return 22;
-	case PROTO_FINISH:
+	case PROTO_FINISH:	/* flags, hand-off, zeroed bytes, ranges, the first, */
+		return 2 + 8 + 4 + 18 + 13;	/* a static IPv4 setup */
 	case PROTO_CLEAN:
 		return 2;
+	case PROTO_ADAPT:	/* flags, hand-off, a static IPv4 setup */
+		return 2 + 13;
 	case PROTO_HASHES:
 		return 18 + PROTO_HASH_MAX * PROTO_HASH_LEN;
 	case PROTO_DATA:

@@ -19,6 +19,27 @@ static int dec_end(struct cur *c)
 	return cur_left(c) ? -EBADMSG : 0;
 }
 
+/* disk u16 | off u64 | end u64 */
+static void enc_range(struct wbuf *w, const struct proto_range *r)
+{
+	wbuf_u16(w, (uint16_t)r->disk);
+	wbuf_u64(w, r->off);
+	wbuf_u64(w, r->end);
+}
+
+/* A range that is one: off < end. Which disk it may name is the
+ * caller's to check. */
+static int dec_range(struct cur *c, struct proto_range *r)
+{
+	uint16_t d;
+
+	cur_u16(c, &d);
+	cur_u64(c, &r->off);
+	cur_u64(c, &r->end);
+	r->disk = d;
+	return c->err || r->off >= r->end ? -EBADMSG : 0;
+}
+
 int proto_enc_empty(struct wbuf *w, uint8_t type)
 {
 	size_t at;
@@ -278,7 +299,7 @@ int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan_ok *m)
 	size_t at;
 	uint32_t i;
 
-	if (m->n > PROTO_MAX_DISKS)
+	if (m->n > PROTO_MAX_DISKS || m->ndone > PROTO_DONE_MAX)
 		return -EINVAL;
 	proto_frame_begin(w, PROTO_PLAN_OK, &at);
 	wbuf_u8(w, m->resumed);
@@ -287,6 +308,9 @@ int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan_ok *m)
 		wbuf_u64(w, m->dst_size[i]);
 		wbuf_u64(w, m->committed[i]);
 	}
+	wbuf_u16(w, (uint16_t)m->ndone);
+	for (i = 0; i < m->ndone; i++)
+		enc_range(w, &m->done[i]);
 	return proto_frame_end(w, at);
 }
 
@@ -311,6 +335,14 @@ int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m)
 		if (!c.err && m->committed[i] > m->dst_size[i])
 			return -EBADMSG;
 	}
+	cur_u16(&c, &k);
+	if (c.err || k > PROTO_DONE_MAX)
+		return -EBADMSG;
+	m->ndone = k;
+	for (i = 0; i < k; i++)
+		if (dec_range(&c, &m->done[i]) || m->done[i].disk >= m->n ||
+		    m->done[i].end > m->dst_size[m->done[i].disk])
+			return -EBADMSG;
 	return dec_end(&c);
 }
 
@@ -379,27 +411,36 @@ int proto_dec_data(const struct proto_frame *f, struct proto_data *m)
 int proto_enc_flush(struct wbuf *w, const struct proto_flush *m)
 {
 	size_t at;
+	uint32_t i;
 
+	if (m->n > PROTO_FLUSH_RANGES)
+		return -EINVAL;
 	proto_frame_begin(w, PROTO_FLUSH, &at);
 	wbuf_u64(w, m->seq);
-	wbuf_u16(w, (uint16_t)m->disk);
-	wbuf_u64(w, m->off);
+	wbuf_u16(w, (uint16_t)m->n);
+	for (i = 0; i < m->n; i++)
+		enc_range(w, &m->r[i]);
 	return proto_frame_end(w, at);
 }
 
 int proto_dec_flush(const struct proto_frame *f, struct proto_flush *m)
 {
 	struct cur c;
-	uint16_t d;
+	uint16_t n;
+	uint32_t i;
 
 	memset(m, 0, sizeof(*m));
 	if (f->type != PROTO_FLUSH)
 		return -EBADMSG;
 	cur_init(&c, f->payload, f->len);
 	cur_u64(&c, &m->seq);
-	cur_u16(&c, &d);
-	cur_u64(&c, &m->off);
-	m->disk = d;
+	cur_u16(&c, &n);
+	if (c.err || n > PROTO_FLUSH_RANGES)
+		return -EBADMSG;
+	m->n = n;
+	for (i = 0; i < n; i++)
+		if (dec_range(&c, &m->r[i]))
+			return -EBADMSG;
 	return dec_end(&c);
 }
 
@@ -489,26 +530,85 @@ int proto_dec_hashes(const struct proto_frame *f, struct proto_hashes *m)
 	return dec_end(&c);
 }
 
-int proto_enc_finish(struct wbuf *w, uint8_t flags, uint8_t handoff)
+#define ADAPT_FLAGS                                                                         \
+	(PROTO_ADAPT_ON | PROTO_ADAPT_DRY | PROTO_ADAPT_FORCE | PROTO_ADAPT_KEEP_IP |      \
+	 PROTO_ADAPT_IP)
+
+/* The static IPv4 setup after PROTO_ADAPT_IP: address, prefix, gateway,
+ * DNS server. */
+static void enc_ip(struct wbuf *w, const struct proto_adapt_ip *ip)
+{
+	wbuf_u32(w, ip->addr);
+	wbuf_u8(w, ip->prefix);
+	wbuf_u32(w, ip->gw);
+	wbuf_u32(w, ip->dns);
+}
+
+static int ip_valid(const struct proto_adapt_ip *ip)
+{
+	uint32_t mask = ip->prefix >= 1 && ip->prefix <= 32 ?
+				(ip->prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> ip->prefix)) :
+				0;
+
+	return mask && ip->addr && (!ip->gw || ((ip->gw & mask) == (ip->addr & mask) &&
+						ip->gw != ip->addr));
+}
+
+/* Reads it when flags ask for it; with KEEP_IP it makes no sense. */
+static void dec_ip(struct cur *c, uint8_t flags, struct proto_adapt_ip *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (!(flags & PROTO_ADAPT_IP))
+		return;
+	cur_u32(c, &ip->addr);
+	cur_u8(c, &ip->prefix);
+	cur_u32(c, &ip->gw);
+	cur_u32(c, &ip->dns);
+	if (!c->err &&
+	    (!ip_valid(ip) || (flags & PROTO_ADAPT_KEEP_IP) || !(flags & PROTO_ADAPT_ON)))
+		c->err = 1;
+}
+
+int proto_enc_finish(struct wbuf *w, const struct proto_finish *m)
 {
 	size_t at;
 
 	proto_frame_begin(w, PROTO_FINISH, &at);
-	wbuf_u8(w, flags);
-	wbuf_u8(w, handoff);
+	wbuf_u8(w, m->flags);
+	wbuf_u8(w, m->handoff);
+	wbuf_u64(w, m->zeroed);
+	wbuf_u32(w, m->nzeroed);
+	enc_range(w, &m->zfirst);
+	if (m->flags & PROTO_ADAPT_IP)
+		enc_ip(w, &m->ip);
 	return proto_frame_end(w, at);
 }
 
-int proto_dec_finish(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff)
+int proto_dec_finish(const struct proto_frame *f, struct proto_finish *m)
 {
+	struct proto_range *z = &m->zfirst;
 	struct cur c;
+	uint16_t d;
 
+	memset(m, 0, sizeof(*m));
 	if (f->type != PROTO_FINISH)
 		return -EBADMSG;
 	cur_init(&c, f->payload, f->len);
-	cur_u8(&c, flags);
-	cur_u8(&c, handoff);
-	if (!c.err && ((*flags & ~PROTO_PLAN_GROW) || *handoff > 3))
+	cur_u8(&c, &m->flags);
+	cur_u8(&c, &m->handoff);
+	cur_u64(&c, &m->zeroed);
+	cur_u32(&c, &m->nzeroed);
+	cur_u16(&c, &d);
+	cur_u64(&c, &z->off);
+	cur_u64(&c, &z->end);
+	z->disk = d;
+	if (!c.err)
+		dec_ip(&c, m->flags, &m->ip);
+	if (c.err || (m->flags & ~(PROTO_PLAN_GROW | ADAPT_FLAGS)) || m->handoff > 3)
+		return -EBADMSG;
+	/* Nothing zeroed is all zeros; otherwise bytes and a real range. */
+	if (m->nzeroed ? m->zeroed == 0 || z->off >= z->end :
+			 m->zeroed || z->disk || z->off || z->end)
 		return -EBADMSG;
 	return dec_end(&c);
 }
@@ -535,6 +635,169 @@ int proto_dec_clean(const struct proto_frame *f, uint8_t *flags, uint8_t *handof
 	if (!c.err && ((*flags & ~PROTO_CLEAN_WIPE) || *handoff > 3))
 		return -EBADMSG;
 	return dec_end(&c);
+}
+
+int proto_enc_adapt(struct wbuf *w, uint8_t flags, uint8_t handoff,
+		    const struct proto_adapt_ip *ip)
+{
+	size_t at;
+
+	proto_frame_begin(w, PROTO_ADAPT, &at);
+	wbuf_u8(w, flags);
+	wbuf_u8(w, handoff);
+	if ((flags & PROTO_ADAPT_IP) && ip)
+		enc_ip(w, ip);
+	return proto_frame_end(w, at);
+}
+
+int proto_dec_adapt(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff,
+		    struct proto_adapt_ip *ip)
+{
+	struct cur c;
+
+	if (f->type != PROTO_ADAPT)
+		return -EBADMSG;
+	cur_init(&c, f->payload, f->len);
+	cur_u8(&c, flags);
+	cur_u8(&c, handoff);
+	if (!c.err)
+		dec_ip(&c, *flags, ip);
+	if (c.err || (*flags & ~ADAPT_FLAGS) || !(*flags & PROTO_ADAPT_ON) || *handoff > 3)
+		return -EBADMSG;
+	return dec_end(&c);
+}
+
+void proto_ipv4_text(uint32_t a, char *out, size_t cap)
+{
+	if (!a)
+		snprintf(out, cap, "%s", "");
+	else
+		snprintf(out, cap, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+			 a & 255);
+}
+
+/* A dotted quad, exactly n bytes of s: 0 or -EINVAL. */
+static int ipv4_parse(const char *s, size_t n, uint32_t *out)
+{
+	uint32_t v = 0, part;
+	size_t i = 0;
+	int k, digits;
+
+	for (k = 0; k < 4; k++) {
+		part = 0;
+		digits = 0;
+		while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4) {
+			part = part * 10 + (uint32_t)(s[i++] - '0');
+			digits++;
+		}
+		if (!digits || digits > 3 || part > 255 || (digits > 1 && s[i - digits] == '0'))
+			return -EINVAL;
+		v = v << 8 | part;
+		if (k < 3 && (i >= n || s[i++] != '.'))
+			return -EINVAL;
+	}
+	if (i != n)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int proto_adapt_ip_parse(const char *s, struct proto_adapt_ip *ip, char *why, size_t cap)
+{
+	struct proto_adapt_ip t;
+	const char *slash, *end;
+	size_t n;
+	uint32_t p = 0;
+
+	memset(&t, 0, sizeof(t));
+	n = strnlen(s, 128);
+	if (n == 128) {
+		snprintf(why, cap, "too long");
+		return -EINVAL;
+	}
+	end = s + strcspn(s, ",");
+	slash = memchr(s, '/', (size_t)(end - s));
+	if (!slash || ipv4_parse(s, (size_t)(slash - s), &t.addr) || slash + 1 == end ||
+	    end - slash > 3) {
+		snprintf(why, cap, "want ADDR/PREFIX first (e.g. 192.0.2.10/24)");
+		return -EINVAL;
+	}
+	for (const char *d = slash + 1; d < end; d++) {
+		if (*d < '0' || *d > '9') {
+			snprintf(why, cap, "the prefix is not a number");
+			return -EINVAL;
+		}
+		p = p * 10 + (uint32_t)(*d - '0');
+	}
+	if (p < 1 || p > 32) {
+		snprintf(why, cap, "prefix /%u: want 1 to 32", p);
+		return -EINVAL;
+	}
+	t.prefix = (uint8_t)p;
+	s = end;
+	while (*s == ',') {
+		uint32_t *dst;
+
+		s++;
+		end = s + strcspn(s, ",");
+		if (!strncmp(s, "gw=", 3))
+			dst = &t.gw;
+		else if (!strncmp(s, "dns=", 4))
+			dst = &t.dns;
+		else {
+			snprintf(why, cap, "'%.*s': want gw=GW or dns=DNS",
+				 (int)(end - s > 40 ? 40 : end - s), s);
+			return -EINVAL;
+		}
+		s += dst == &t.gw ? 3 : 4;
+		if (*dst || ipv4_parse(s, (size_t)(end - s), dst) || !*dst) {
+			snprintf(why, cap, "%s: want one IPv4 address", dst == &t.gw ? "gw" : "dns");
+			return -EINVAL;
+		}
+		s = end;
+	}
+	if (!ip_valid(&t)) {
+		snprintf(why, cap, "%s", t.addr ? "the gateway is not in ADDR/PREFIX (or is ADDR)"
+						: "the address 0.0.0.0");
+		return -EINVAL;
+	}
+	*ip = t;
+	return 0;
+}
+
+int proto_adapt_parse(const char *s, uint8_t *flags)
+{
+	static const struct {
+		const char *word;
+		uint8_t flag;
+		int mode;
+	} words[] = {
+		{ "auto", 0, 1 },
+		{ "force", PROTO_ADAPT_FORCE, 1 },
+		{ "dry-run", PROTO_ADAPT_DRY, 1 },
+		{ "keep-ip", PROTO_ADAPT_KEEP_IP, 0 },
+	};
+	uint8_t f = PROTO_ADAPT_ON;
+	int modes = 0;
+	size_t i, n;
+
+	while (*s) {
+		n = strcspn(s, ",");
+		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+			if (n == strlen(words[i].word) && !strncmp(s, words[i].word, n))
+				break;
+		if (i == sizeof(words) / sizeof(words[0]))
+			return -EINVAL;
+		f |= words[i].flag;
+		modes += words[i].mode;
+		s += n;
+		if (*s == ',' && !*++s)
+			return -EINVAL;
+	}
+	if (modes > 1)
+		return -EINVAL;
+	*flags = f;
+	return 0;
 }
 
 void proto_report_add(struct proto_report *r, uint8_t level, const char *fmt, ...)

@@ -16,7 +16,10 @@
 
 struct wbuf;
 
-#define PROTO_VERSION 2		/* 2: streams (HELLO join, PLAN streams, FLUSH position) */
+/* 2: streams (HELLO join, PLAN streams, FLUSH position). 3: FLUSH and
+ * PLAN_OK carry durable ranges, FINISH the source's unreadable blocks and
+ * the adapt flags, ADAPT, 128 report lines. */
+#define PROTO_VERSION 3
 #define PROTO_HDR_LEN 8
 #define PROTO_CTRL_MAX (64u * 1024)	       /* any control message */
 #define PROTO_DATA_MAX (1024u * 1024)	       /* largest DATA payload */
@@ -28,6 +31,8 @@ struct wbuf;
 #define PROTO_PROOF_LEN 32
 #define PROTO_MAX_DISKS 32
 #define PROTO_STREAMS_MAX 8		/* TLS connections of one migration */
+#define PROTO_FLUSH_RANGES 64		/* ranges one FLUSH makes durable */
+#define PROTO_DONE_MAX 1024		/* durable ranges past the committed prefixes */
 #define PROTO_NAME_MAX 32
 #define PROTO_LABEL_MAX 64
 #define PROTO_TEXT_MAX 512
@@ -49,6 +54,7 @@ enum proto_type {
 	PROTO_FINISH = 0x17,	/* agent -> dest: fix-ups, report, hand-off */
 	PROTO_FINISHED = 0x18,	/* dest -> agent: the boot-readiness report */
 	PROTO_CLEAN = 0x19,	/* agent -> dest: abort, optionally wipe, hand off */
+	PROTO_ADAPT = 0x1a,	/* agent -> dest: adapt the migrated system, report */
 };
 
 enum proto_err {
@@ -175,6 +181,28 @@ enum proto_table { PROTO_TABLE_NONE = 0, PROTO_TABLE_MBR = 1, PROTO_TABLE_GPT = 
 
 #define PROTO_PLAN_CHECKSUM 0x01	/* the agent will verify by hashes */
 #define PROTO_PLAN_GROW 0x02		/* grow the last partition at FINISH */
+/* FINISH and ADAPT: adapt the migrated system to this machine (drivers,
+ * fstab, network, bootloader) when its boot-readiness report fails, or
+ * whatever it says (FORCE), or only say what would change (DRY). */
+#define PROTO_ADAPT_ON 0x04
+#define PROTO_ADAPT_DRY 0x08
+#define PROTO_ADAPT_FORCE 0x10
+#define PROTO_ADAPT_KEEP_IP 0x20	/* keep static addresses (default: DHCP) */
+#define PROTO_ADAPT_IP 0x40		/* a static IPv4 setup for the primary NIC follows */
+
+/* The static IPv4 setup the migrated system's primary NIC gets instead
+ * of DHCP (ferry migrate --adapt-ip, ferry.adapt.ip=): host byte order;
+ * prefix 0 = none; gw, dns 0 = none. */
+struct proto_adapt_ip {
+	uint32_t addr, gw, dns;
+	uint8_t prefix;
+};
+/* "ADDR/PREFIX[,gw=GW][,dns=DNS]" (IPv4, dotted quads, prefix 1..32, the
+ * gateway inside ADDR/PREFIX and not ADDR): 0, or -EINVAL with why (a
+ * sentence, cap bytes) and *ip unchanged. */
+int proto_adapt_ip_parse(const char *s, struct proto_adapt_ip *ip, char *why, size_t cap);
+/* "10.0.0.5/24" (addr), "10.0.0.1" (gw, dns: "" when 0) into out. */
+void proto_ipv4_text(uint32_t a, char *out, size_t cap);
 
 struct proto_plan_disk {
 	char dst[PROTO_NAME_MAX];	/* destination disk name ("vdb") */
@@ -226,7 +254,7 @@ struct proto_hashes {
 
 enum proto_level { PROTO_PASS = 0, PROTO_WARN = 1, PROTO_FAIL = 2 };
 
-#define PROTO_REPORT_MAX 48
+#define PROTO_REPORT_MAX 128
 
 struct proto_report {
 	uint8_t verdict;		/* worst level */
@@ -239,15 +267,41 @@ struct proto_report {
 
 int proto_enc_plan(struct wbuf *w, const struct proto_plan *m);
 int proto_dec_plan(const struct proto_frame *f, struct proto_plan *m);
-/* PLAN_OK: whether the destination resumed the session it held, then
- * per disk its size and the bytes of its send order already durable
- * (0 unless resumed). */
+/* Bytes [off, end) of disk (an index into the plan). */
+struct proto_range {
+	uint32_t disk;
+	uint64_t off, end;
+};
+/*
+ * PLAN_OK: whether the destination resumed the session it held, then
+ * per disk its size and the prefix known durable (0 unless resumed),
+ * then the ranges past those prefixes known durable too, ascending by
+ * (disk, off). Decoding bounds the count and checks each range lies in a
+ * disk; order and overlap are the reader's to check.
+ */
 struct proto_plan_ok {
 	uint8_t resumed;
 	uint32_t n;
 	uint64_t dst_size[PROTO_MAX_DISKS];
 	uint64_t committed[PROTO_MAX_DISKS];
+	uint32_t ndone;
+	struct proto_range done[PROTO_DONE_MAX];
 };
+/*
+ * What is durable: per disk a prefix, past the prefixes a list of n
+ * ranges (at most max) ascending by (disk, off), disjoint and never
+ * touching each other or a prefix. proto_durable_add records r, prefix
+ * pointing at the prefix of r's disk (NULL: a plain list): merged into it
+ * when r reaches it, else into the list; a full list drops its highest
+ * range (or r) and returns -1 - for what is durable that only means
+ * sending it again on a resume, never skipping anything.
+ * proto_durable_check: 0 if a list from elsewhere keeps those rules
+ * (sizes per disk, ndisks of them), -1 if not.
+ */
+int proto_durable_add(struct proto_range *list, uint32_t *n, uint32_t max, uint64_t *prefix,
+		      const struct proto_range *r);
+int proto_durable_check(const struct proto_range *list, uint32_t n, const uint64_t *size,
+			uint32_t ndisks);
 int proto_enc_plan_ok(struct wbuf *w, const struct proto_plan_ok *m);
 int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m);
 /* The DATA header only; the caller sends plen payload bytes after it
@@ -256,14 +310,14 @@ int proto_dec_plan_ok(const struct proto_frame *f, struct proto_plan_ok *m);
 int proto_enc_data_hdr(struct wbuf *w, const struct proto_data *m);
 int proto_dec_data(const struct proto_frame *f, struct proto_data *m);
 /*
- * FLUSH: seq, and the stream's position in the send order (disks in plan
- * order, offsets ascending): nothing this stream sends later lies before
- * (disk, off). disk == ndisks (off 0) means the stream is done.
+ * FLUSH: seq, and the ranges that become durable with it: what the
+ * stream covered (sent, compared, or found nothing to send in) since
+ * its previous FLUSH. None is a keepalive or a plain barrier.
  */
 struct proto_flush {
 	uint64_t seq;
-	uint32_t disk;
-	uint64_t off;
+	uint32_t n;
+	struct proto_range r[PROTO_FLUSH_RANGES];
 };
 int proto_enc_flush(struct wbuf *w, const struct proto_flush *m);
 int proto_dec_flush(const struct proto_frame *f, struct proto_flush *m);
@@ -275,12 +329,33 @@ int proto_dec_hash_req(const struct proto_frame *f, struct proto_hash_req *m);
 int proto_enc_hashes(struct wbuf *w, const struct proto_hash_req *req,
 		     const uint8_t *h, uint32_t count);
 int proto_dec_hashes(const struct proto_frame *f, struct proto_hashes *m);
-int proto_enc_finish(struct wbuf *w, uint8_t flags, uint8_t handoff);
-int proto_dec_finish(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff);
+/* FINISH: the plan's GROW flag, the hand-off, and what of the source
+ * could not be read and went as zeros (ferry migrate --skip-bad-sectors):
+ * bytes, ranges, the first of them. */
+struct proto_finish {
+	uint8_t flags, handoff;
+	struct proto_adapt_ip ip;	/* with PROTO_ADAPT_IP */
+	uint64_t zeroed;
+	uint32_t nzeroed;
+	struct proto_range zfirst;
+};
+int proto_enc_finish(struct wbuf *w, const struct proto_finish *m);
+int proto_dec_finish(const struct proto_frame *f, struct proto_finish *m);
 #define PROTO_CLEAN_WIPE 0x01
 /* CLEAN: flags (PROTO_CLEAN_WIPE) and the hand-off; answered by FINISHED. */
 int proto_enc_clean(struct wbuf *w, uint8_t flags, uint8_t handoff);
 int proto_dec_clean(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff);
+/* ADAPT: flags (PROTO_ADAPT_*), the hand-off after a report without
+ * FAIL and, with PROTO_ADAPT_IP, the static setup (ip may be NULL
+ * without it); answered by FINISHED. */
+int proto_enc_adapt(struct wbuf *w, uint8_t flags, uint8_t handoff,
+		    const struct proto_adapt_ip *ip);
+int proto_dec_adapt(const struct proto_frame *f, uint8_t *flags, uint8_t *handoff,
+		    struct proto_adapt_ip *ip);
+/* "auto", "force" or "dry-run" (one at most), and "keep-ip", separated by
+ * commas ("" = auto): PROTO_ADAPT_ON and the flags they ask for; -EINVAL
+ * otherwise (*flags unchanged). For --adapt= and ferry.adapt=. */
+int proto_adapt_parse(const char *s, uint8_t *flags);
 int proto_enc_finished(struct wbuf *w, const struct proto_report *r);
 int proto_dec_finished(const struct proto_frame *f, struct proto_report *r);
 /* Appends a line (clipped) and raises the verdict. */
@@ -310,6 +385,7 @@ enum proto_act_kind {
 	PROTO_ACT_HASH,		/* hash a.hreq on the disk; HASHES */
 	PROTO_ACT_FINISH,	/* fix-ups, report, FINISHED, then hand-off */
 	PROTO_ACT_CLEAN,	/* abort, wipe if a.flags asks, FINISHED, hand-off */
+	PROTO_ACT_ADAPT,	/* adapt the disks as a.flags asks, FINISHED, hand-off */
 };
 
 struct proto_act {
@@ -319,8 +395,10 @@ struct proto_act {
 	struct proto_hello hello; /* with WELCOME: who connected */
 	struct proto_data data;	  /* with WRITE */
 	struct proto_hash_req hreq; /* with HASH */
-	struct proto_flush flush; /* with FLUSH (position checked against the plan) */
-	uint8_t flags, handoff;	  /* with FINISH */
+	struct proto_flush flush; /* with FLUSH (ranges checked against the plan) */
+	struct proto_finish fin;  /* with FINISH */
+	uint8_t flags, handoff;	  /* with FINISH, CLEAN, ADAPT */
+	struct proto_adapt_ip ip; /* with ADAPT */
 };
 
 struct proto_srv {

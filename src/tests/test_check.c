@@ -11,7 +11,8 @@
  *
  * The agent is not linked into unit tests, so check.c is compiled into
  * this file, and the agent functions it calls (connect, disk discovery)
- * are the fakes below; blockmap and boot are the real modules.
+ * are the fakes below; blockmap, boot and the option table (opts.c) are
+ * the real ones.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/check.c"
+#include "agent/opts.c"
 #include "tests/tap.h"
 
 static char tmp[256];
@@ -56,11 +58,20 @@ void agent_bye(struct agent_conn *ac)
 	fake_byes++;
 }
 
-int agent_parse_to(const char *to, struct agent_target *t, char *err, size_t errcap)
+int agent_parse_target(const char *to, const char *listen, const char *proxy,
+		       struct agent_target *t, char *err, size_t errcap)
 {
+	(void)listen;
+	(void)proxy;
 	(void)err;
 	(void)errcap;
 	snprintf(t->text, sizeof(t->text), "%s", to);
+	return 0;
+}
+
+int agent_parse_proxy(const char *arg, struct agent_target *t, char *err, size_t errcap)
+{
+	(void)arg, (void)t, (void)err, (void)errcap;
 	return 0;
 }
 
@@ -448,6 +459,67 @@ static void test_machine(void)
 	}
 }
 
+/* A PV holding ten LVs with long names (lvm2's own tools, nothing
+ * activated): the disk line says how many, and each LV has a line of its
+ * own, whole (one line for all of them was cut at CHECK_TEXT_MAX). */
+static void test_many_lvs(void)
+{
+	static const char *const names[] = {"root",
+					    "swap",
+					    "home",
+					    "var",
+					    "var_log",
+					    "var_log_audit",
+					    "var_tmp",
+					    "tmp",
+					    "opt_application",
+					    "srv_database_files"};
+	char root[300], img[320], want[96];
+	const char *disks[1];
+	size_t i, n = sizeof(names) / sizeof(names[0]);
+
+	if (geteuid() != 0 || !have("pvcreate") || !have("losetup") || !have("sfdisk")) {
+		skip("ten LVs: needs root, lvm2, losetup and sfdisk");
+		return;
+	}
+	snprintf(root, sizeof(root), "%s/m", tmp);
+	snprintf(img, sizeof(img), "%s/lvs.img", tmp);
+	/* lv_N 8 MiB each, the first ext4 (through a loop at its extents). */
+	if (sh("export LVM_SUPPRESS_FD_WARNINGS=1; rm -f lvs.img; truncate -s 160M lvs.img\n"
+	       "printf 'label: dos\\nstart=2048, type=8e\\n' | sfdisk -q lvs.img\n"
+	       "l=$(losetup -f --show -o 1048576 lvs.img); O=\"--devices $l\"\n"
+	       "trap 'losetup -d $l' EXIT\n"
+	       "pvcreate -q $O $l >/dev/null; vgcreate -q $O -s 4M vg_application_server $l "
+	       ">/dev/null\n"
+	       "for n in %s %s %s %s %s %s %s %s %s %s; do lvcreate $O --driverloaded n -an -Zn "
+	       "-q -L 8M -n lv_$n vg_application_server >/dev/null 2>&1; done\n"
+	       "pe=$(pvs $O --noheadings --units b --nosuffix -o pe_start | tr -d ' ')\n"
+	       "e=$(losetup -f --show -o $((1048576 + pe)) --sizelimit 8388608 lvs.img)\n"
+	       "mkfs.ext4 -q $e; losetup -d $e",
+	       names[0], names[1], names[2], names[3], names[4], names[5], names[6], names[7],
+	       names[8], names[9])) {
+		skip("ten LVs: could not build the disk");
+		return;
+	}
+	disks[0] = img;
+	run(root, 0, NOW, NULL, disks, 1);
+	ok(has("disk", 0, CHECK_PASS, "10 LVs; a migration sends", NULL),
+	   "the disk line counts the LVs and ends whole");
+	for (i = 0; i < n; i++) {
+		const struct check_item *it = find_item("lv", (int)i);
+
+		snprintf(want, sizeof(want), ": LV vg_application_server/lv_%s ", names[i]);
+		ok(it && it->level == CHECK_PASS && strstr(it->found, want) &&
+		       !strstr(it->found, "...") && it->found[strlen(it->found) - 1] == ')',
+		   "LV %s on its own line: %s", names[i], it ? it->found : "(none)");
+	}
+	ok(has("lv", 0, CHECK_PASS, "lv_root ext4 8.0 MiB (", NULL), "the ext4 LV is named ext4");
+	ok(!find_item("lv", (int)n), "no eleventh LV line");
+	if (!has("lv", 0, CHECK_PASS, "lv_root ext4", NULL))
+		dump();
+	sh("rm -f lvs.img");
+}
+
 static void test_destination(void)
 {
 	static struct agent_target t;
@@ -718,6 +790,7 @@ int main(void)
 	} else {
 		test_scan();
 		test_machine();
+		test_many_lvs();
 		test_destination();
 	}
 	test_format();

@@ -61,6 +61,22 @@ static void test_good(void)
 	ok(c.mode == INIT_MODE_RESCUE, "words after -- are init's argv, not parameters");
 	parse("ferry.mode=clean ferry.mode=serve", &c, w, sizeof(w));
 	ok(c.mode == INIT_MODE_SERVE, "the last value wins, as in the kernel");
+	parse("ferry.mode=adapt", &c, w, sizeof(w));
+	ok(c.mode == INIT_MODE_ADAPT && c.adapt == PROTO_ADAPT_ON, "ferry.mode=adapt, auto by default");
+	parse("ferry.mode=adapt ferry.adapt=force", &c, w, sizeof(w));
+	ok(c.adapt == (PROTO_ADAPT_ON | PROTO_ADAPT_FORCE), "ferry.adapt=force");
+	parse("ferry.adapt=dry-run", &c, w, sizeof(w));
+	ok(c.adapt == (PROTO_ADAPT_ON | PROTO_ADAPT_DRY), "ferry.adapt=dry-run");
+	parse("ferry.adapt=force,keep-ip", &c, w, sizeof(w));
+	ok(c.adapt == (PROTO_ADAPT_ON | PROTO_ADAPT_FORCE | PROTO_ADAPT_KEEP_IP),
+	   "ferry.adapt=force,keep-ip");
+	parse("ferry.mode=adapt ferry.adapt.ip=192.0.2.10/24,gw=192.0.2.1,dns=192.0.2.53", &c, w,
+	      sizeof(w));
+	ok(c.adapt_ip.addr == 0xc000020a && c.adapt_ip.prefix == 24 &&
+	   c.adapt_ip.gw == 0xc0000201 && c.adapt_ip.dns == 0xc0000235 && !w[0],
+	   "ferry.adapt.ip=: a static setup for the primary NIC");
+	parse("ferry.mode=adapt", &c, w, sizeof(w));
+	ok(c.adapt_ip.prefix == 0, "no ferry.adapt.ip=: DHCP");
 }
 
 struct bad_case {
@@ -76,6 +92,9 @@ static void test_bad(void)
 		{ "ferry.listen=nonsense:99999", "ferry.listen" },
 		{ "ferry.listen=[::1:80", "ferry.listen" },
 		{ "ferry.mode=destroy", "ferry.mode" },
+		{ "ferry.adapt=always", "ferry.adapt" },
+		{ "ferry.adapt.ip=192.0.2.10/24,gw=10.0.0.1", "ferry.adapt.ip" },
+		{ "ferry.adapt.ip=192.0.2.10", "ferry.adapt.ip" },
 		{ "ferry.handoff=explode", "ferry.handoff" },
 		{ "ferry.result=/etc/passwd", "ferry.result" },
 		{ "ferry.result=/dev/../etc/x", "ferry.result" },

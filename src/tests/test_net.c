@@ -119,6 +119,25 @@ static int fd_nodelay(int fd)
 	return getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v;
 }
 
+/* Keepalive on, and the probes and the unacknowledged-data limit that
+ * make a vanished peer dead within NET_DEAD_MS. */
+static int fd_dead_peer(int fd)
+{
+	int ka = 0, idle = 0, intvl = 0, cnt = 0;
+	unsigned int user = 0;
+	socklen_t l1 = sizeof(int), l2 = sizeof(int), l3 = sizeof(int), l4 = sizeof(int),
+		  l5 = sizeof(user);
+
+	return getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &ka, &l1) == 0 && ka &&
+	       getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l2) == 0 &&
+	       idle == NET_KEEPIDLE_S &&
+	       getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l3) == 0 &&
+	       intvl == NET_KEEPINTVL_S &&
+	       getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l4) == 0 && cnt == NET_KEEPCNT &&
+	       getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, &l5) == 0 &&
+	       user == NET_DEAD_MS && NET_KEEPIDLE_S + NET_KEEPCNT * NET_KEEPINTVL_S <= 60;
+}
+
 static int fd_blocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -147,6 +166,9 @@ static void test_loopback_v4(void)
 	if (cfd >= 0 && afd >= 0) {
 		ok(fd_cloexec(cfd) && fd_cloexec(afd), "both ends CLOEXEC");
 		ok(fd_nodelay(cfd) && fd_nodelay(afd), "both ends TCP_NODELAY");
+		ok(fd_dead_peer(cfd) && fd_dead_peer(afd),
+		   "both ends: keepalive %d s + %d x %d s, unacknowledged data %d ms",
+		   NET_KEEPIDLE_S, NET_KEEPCNT, NET_KEEPINTVL_S, NET_DEAD_MS);
 		ok(fd_blocking(cfd), "connected fd is back in blocking mode");
 		net_local_port(cfd, &cport);
 		snprintf(want, sizeof(want), "127.0.0.1:%u", cport);

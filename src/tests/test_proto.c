@@ -534,46 +534,219 @@ static void test_plan(void)
 	SEND_PLAN();
 	ok(a.kind == PROTO_ACT_PLAN && s.plan.streams == 2, "a PLAN with 2 streams is accepted");
 
-	/* FLUSH says where the stream stands: inside the plan, or done. */
+	/* FLUSH lists what becomes durable: ranges inside the plan. */
 	{
 		static const struct {
 			uint32_t disk;
-			uint64_t off;
+			uint64_t off, end;
 			int ok;
 			const char *what;
 		} fl[] = {
-			{ 0, 0, 1, "at the start" },
-			{ 0, 1ull << 30, 1, "at the disk's end" },
-			{ 1, 0, 1, "done (past the last disk)" },
-			{ 0, (1ull << 30) + 512, 0, "past the disk's end" },
-			{ 1, 512, 0, "past the last disk with an offset" },
-			{ 2, 0, 0, "on a disk not in the plan" },
+			{ 0, 0, 4096, 1, "at the start" },
+			{ 0, (1ull << 30) - 4096, 1ull << 30, 1, "at the disk's end" },
+			{ 0, 0, 1ull << 30, 1, "the whole disk" },
+			{ 0, 4096, (1ull << 30) + 512, 0, "past the disk's end" },
+			{ 1, 0, 4096, 0, "on a disk not in the plan" },
 		};
 		size_t i;
 
 		for (i = 0; i < FERRY_ARRAY_LEN(fl); i++) {
-			struct proto_flush x = { 7, fl[i].disk, fl[i].off }, y;
+			struct proto_flush x, y;
 
+			memset(&x, 0, sizeof(x));
+			x.seq = 7;
+			x.n = 2;
+			x.r[0].disk = 0;
+			x.r[0].off = 8192;
+			x.r[0].end = 16384;
+			x.r[1].disk = fl[i].disk;
+			x.r[1].off = fl[i].off;
+			x.r[1].end = fl[i].end;
 			START();
 			SEND_PLAN();
 			wbuf_init(&w, out, sizeof(out));
 			proto_enc_flush(&w, &x);
 			one_frame(&w, &rx, &f);
-			ok(proto_dec_flush(&f, &y) == 0 && y.seq == 7 && y.disk == x.disk &&
-			   y.off == x.off, "FLUSH round trip (%s)", fl[i].what);
+			ok(proto_dec_flush(&f, &y) == 0 && y.seq == 7 && y.n == 2 &&
+			   !memcmp(y.r, x.r, sizeof(x.r[0]) * 2), "FLUSH round trip (%s)", fl[i].what);
 			proto_srv_input(&s, &f, &a);
 			if (fl[i].ok)
-				ok(a.kind == PROTO_ACT_FLUSH && a.flush.off == fl[i].off,
-				   "FLUSH position %s is taken", fl[i].what);
+				ok(a.kind == PROTO_ACT_FLUSH && a.flush.n == 2 &&
+				   a.flush.r[1].end == fl[i].end, "FLUSH range %s is taken", fl[i].what);
 			else
 				ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE,
-				   "FLUSH position %s is refused (%s)", fl[i].what, a.text);
+				   "FLUSH range %s is refused (%s)", fl[i].what, a.text);
 		}
+		/* No ranges: a keepalive. Bounded count, non-empty ranges. */
+		{
+			struct proto_flush x, y;
+			uint8_t raw[64];
+
+			memset(&x, 0, sizeof(x));
+			x.seq = 9;
+			START();
+			SEND_PLAN();
+			wbuf_init(&w, out, sizeof(out));
+			proto_enc_flush(&w, &x);
+			one_frame(&w, &rx, &f);
+			proto_srv_input(&s, &f, &a);
+			ok(a.kind == PROTO_ACT_FLUSH && a.flush.n == 0 && a.flush.seq == 9,
+			   "a FLUSH without ranges is a barrier");
+			x.n = PROTO_FLUSH_RANGES + 1;
+			wbuf_init(&w, out, sizeof(out));
+			ok(proto_enc_flush(&w, &x) == -EINVAL, "more than %d ranges do not encode",
+			   PROTO_FLUSH_RANGES);
+			/* seq, n = 1, disk 0, off 4096, end 4096: an empty range. */
+			memset(raw, 0, sizeof(raw));
+			raw[9] = 1;
+			raw[12 + 6] = 0x10;
+			raw[20 + 6] = 0x10;
+			f.type = PROTO_FLUSH;
+			f.payload = raw;
+			f.len = 8 + 2 + 18;
+			ok(proto_dec_flush(&f, &y) == -EBADMSG, "a FLUSH range with off == end is malformed");
+			raw[20 + 6] = 0x20;
+			ok(proto_dec_flush(&f, &y) == 0 && y.r[0].off == 4096 && y.r[0].end == 8192,
+			   "the same range one page long decodes");
+			raw[9] = 0xff;
+			ok(proto_dec_flush(&f, &y) == -EBADMSG, "a FLUSH claiming 255 ranges is malformed");
+		}
+	}
+
+	/* PLAN_OK carries the durable ranges past the prefixes. */
+	{
+		static struct proto_plan_ok x, y;
+
+		memset(&x, 0, sizeof(x));
+		x.resumed = 1;
+		x.n = 2;
+		x.dst_size[0] = x.dst_size[1] = 1ull << 30;
+		x.committed[0] = 1ull << 20;
+		x.ndone = 3;
+		x.done[0] = (struct proto_range){ 0, 4ull << 20, 8ull << 20 };
+		x.done[1] = (struct proto_range){ 0, 16ull << 20, 17ull << 20 };
+		x.done[2] = (struct proto_range){ 1, 0, 1ull << 30 };
+		wbuf_init(&w, out, sizeof(out));
+		ok(proto_enc_plan_ok(&w, &x) == 0, "PLAN_OK with 3 ranges encodes");
+		one_frame(&w, &rx, &f);
+		ok(proto_dec_plan_ok(&f, &y) == 0 && y.ndone == 3 &&
+		   !memcmp(y.done, x.done, 3 * sizeof(x.done[0])) && y.committed[0] == 1ull << 20,
+		   "PLAN_OK round trip with its ranges");
+		x.done[2].end = (1ull << 30) + 4096;
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_plan_ok(&w, &x);
+		one_frame(&w, &rx, &f);
+		ok(proto_dec_plan_ok(&f, &y) == -EBADMSG, "a PLAN_OK range past its disk is malformed");
+		x.done[2] = (struct proto_range){ 2, 0, 4096 };
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_plan_ok(&w, &x);
+		one_frame(&w, &rx, &f);
+		ok(proto_dec_plan_ok(&f, &y) == -EBADMSG, "a PLAN_OK range on a third disk is malformed");
+		x.ndone = PROTO_DONE_MAX;
+		for (uint32_t i = 0; i < PROTO_DONE_MAX; i++)
+			x.done[i] = (struct proto_range){ 0, (uint64_t)(2 * i + 2) << 12,
+							  (uint64_t)(2 * i + 3) << 12 };
+		wbuf_init(&w, out, sizeof(out));
+		ok(proto_enc_plan_ok(&w, &x) == 0 && w.len <= PROTO_HDR_LEN + PROTO_CTRL_MAX,
+		   "PLAN_OK with %d ranges fits a control message (%zu bytes)", PROTO_DONE_MAX, w.len);
+		x.ndone = PROTO_DONE_MAX + 1;
+		wbuf_init(&w, out, sizeof(out));
+		ok(proto_enc_plan_ok(&w, &x) == -EINVAL, "more ranges do not encode");
+	}
+
+	/* A durable list from the destination is checked before it is used. */
+	{
+		static const uint64_t size[2] = { 1ull << 30, 1ull << 20 };
+		static const struct {
+			struct proto_range r[3];
+			uint32_t n;
+			int ok;
+			const char *what;
+		} t[] = {
+			{ { { 0, 4096, 8192 }, { 0, 65536, 1ull << 30 }, { 1, 0, 4096 } }, 3, 0, "in order" },
+			{ { { 0, 65536, 131072 }, { 0, 4096, 8192 } }, 2, -1, "out of order" },
+			{ { { 0, 4096, 8192 }, { 0, 8192, 12288 } }, 2, -1, "touching (not merged)" },
+			{ { { 0, 4096, 8192 }, { 0, 4096, 8192 } }, 2, -1, "twice the same" },
+			{ { { 1, 0, (1ull << 20) + 512 } }, 1, -1, "past its disk's end" },
+			{ { { 2, 0, 4096 } }, 1, -1, "on a disk not planned" },
+			{ { { 0, 8192, 8192 } }, 1, -1, "empty" },
+			{ { { 1, 0, 4096 }, { 0, 0, 4096 } }, 2, -1, "disks out of order" },
+		};
+		size_t i;
+
+		for (i = 0; i < FERRY_ARRAY_LEN(t); i++)
+			is_int(proto_durable_check(t[i].r, t[i].n, size, 2), t[i].ok, t[i].what);
+	}
+	/* Adding keeps the list's rules, and a plain list (no prefix) too. */
+	{
+		struct proto_range l[4];
+		uint32_t n = 0;
+		uint64_t prefix = 0, size[1] = { 1ull << 30 };
+		int r1, r2, r3;
+
+		proto_durable_add(l, &n, 4, &prefix, &(struct proto_range){ 0, 8192, 12288 });
+		proto_durable_add(l, &n, 4, &prefix, &(struct proto_range){ 0, 0, 4096 });
+		ok(prefix == 4096 && n == 1 && l[0].off == 8192, "a range at 0 grows the prefix");
+		proto_durable_add(l, &n, 4, &prefix, &(struct proto_range){ 0, 4096, 8192 });
+		ok(prefix == 12288 && n == 0, "the gap filled: all one prefix");
+		n = 0;
+		r1 = proto_durable_add(l, &n, 2, NULL, &(struct proto_range){ 0, 0, 4096 });
+		r2 = proto_durable_add(l, &n, 2, NULL, &(struct proto_range){ 0, 65536, 69632 });
+		r3 = proto_durable_add(l, &n, 2, NULL, &(struct proto_range){ 0, 32768, 36864 });
+		ok(r1 == 0 && r2 == 0 && r3 == -1 && n == 2 && l[0].off == 0 && l[1].off == 32768 &&
+		   !proto_durable_check(l, n, size, 1),
+		   "a plain list keeps a range at 0, and says when a full list dropped one");
+	}
+
+	/* FINISH says what of the source went as zeros. */
+	{
+		struct proto_finish x, y;
+
+		memset(&x, 0, sizeof(x));
+		x.flags = PROTO_PLAN_GROW;
+		x.handoff = 2;
+		START();
+		SEND_PLAN();
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_finish(&w, &x);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FINISH && a.flags == PROTO_PLAN_GROW && a.handoff == 2 &&
+		   a.fin.nzeroed == 0, "FINISH of an exact copy");
+		x.zeroed = 12288;
+		x.nzeroed = 2;
+		x.zfirst = (struct proto_range){ 0, 1ull << 20, (1ull << 20) + 4096 };
+		START();
+		SEND_PLAN();
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_finish(&w, &x);
+		one_frame(&w, &rx, &f);
+		ok(proto_dec_finish(&f, &y) == 0 && y.zeroed == 12288 && y.nzeroed == 2 &&
+		   y.zfirst.off == 1ull << 20 && y.zfirst.end == (1ull << 20) + 4096,
+		   "FINISH round trip with zeroed ranges");
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FINISH && a.fin.nzeroed == 2, "FINISH with zeroed ranges is taken");
+		x.zfirst.disk = 1;
+		START();
+		SEND_PLAN();
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_finish(&w, &x);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_MALFORMED,
+		   "FINISH naming a zeroed range on a disk not in the plan is refused");
+		x.zfirst.disk = 0;
+		x.zeroed = 0;
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_finish(&w, &x);
+		one_frame(&w, &rx, &f);
+		ok(proto_dec_finish(&f, &y) == -EBADMSG, "zeroed ranges of 0 bytes are malformed");
 	}
 
 	/* A joined stream carries data, never the session's own messages. */
 	{
-		static const uint8_t types[] = { PROTO_PLAN, PROTO_FINISH, PROTO_CLEAN };
+		static const uint8_t types[] = { PROTO_PLAN, PROTO_FINISH, PROTO_CLEAN,
+						 PROTO_ADAPT };
 		struct proto_data d = { 0, PROTO_ENC_ZERO, 0, 4096, NULL, 0 };
 		size_t i;
 
@@ -594,7 +767,9 @@ static void test_plan(void)
 			if (types[i] == PROTO_PLAN)
 				proto_enc_plan(&w, &plan);
 			else if (types[i] == PROTO_FINISH)
-				proto_enc_finish(&w, 0, 0);
+				proto_enc_finish(&w, &(struct proto_finish){ 0 });
+			else if (types[i] == PROTO_ADAPT)
+				proto_enc_adapt(&w, PROTO_ADAPT_ON, 0, NULL);
 			else
 				proto_enc_clean(&w, PROTO_CLEAN_WIPE, 0);
 			one_frame(&w, &rx, &f);
@@ -605,6 +780,160 @@ static void test_plan(void)
 		proto_srv_init(&s, proof, &inv);
 		proto_srv_join(&s, &plan);
 		ok(s.state == PROTO_SRV_HELLO && !s.joined, "nothing joins before HELLO");
+	}
+	/* ADAPT: authenticated and outside a migration only; flags checked. */
+	{
+		static const struct {
+			uint8_t flags, handoff;
+			int ok;
+			const char *what;
+			struct proto_adapt_ip ip;
+		} ad[] = {
+			{ PROTO_ADAPT_ON, 2, 1, "auto, poweroff", { 0 } },
+			{ PROTO_ADAPT_ON | PROTO_ADAPT_DRY, 0, 1, "dry run", { 0 } },
+			{ PROTO_ADAPT_ON | PROTO_ADAPT_FORCE, 3, 1, "force, shell", { 0 } },
+			{ 0, 0, 0, "without ON", { 0 } },
+			{ PROTO_ADAPT_ON | PROTO_PLAN_GROW, 0, 0, "with GROW", { 0 } },
+			{ PROTO_ADAPT_ON, 4, 0, "hand-off 4", { 0 } },
+			{ PROTO_ADAPT_ON | PROTO_ADAPT_IP, 0, 1, "a static setup",
+			  { 0xc000020a, 0xc0000201, 0x01010101, 24 } },
+			{ PROTO_ADAPT_ON | PROTO_ADAPT_IP, 0, 0, "prefix 33", { 0xc000020a, 0, 0, 33 } },
+			{ PROTO_ADAPT_ON | PROTO_ADAPT_IP, 0, 0, "gateway outside",
+			  { 0xc000020a, 0xc0000301, 0, 24 } },
+			{ PROTO_ADAPT_ON | PROTO_ADAPT_IP | PROTO_ADAPT_KEEP_IP, 0, 0,
+			  "static and keep-ip", { 0xc000020a, 0, 0, 24 } },
+		};
+		struct proto_adapt_ip aip;
+		uint8_t fl, ho;
+		size_t i;
+
+		for (i = 0; i < FERRY_ARRAY_LEN(ad); i++) {
+			START();
+			wbuf_init(&w, out, sizeof(out));
+			proto_enc_adapt(&w, ad[i].flags, ad[i].handoff, &ad[i].ip);
+			one_frame(&w, &rx, &f);
+			ok((proto_dec_adapt(&f, &fl, &ho, &aip) == 0) == ad[i].ok, "ADAPT decode: %s",
+			   ad[i].what);
+			proto_srv_input(&s, &f, &a);
+			if (ad[i].ok)
+				ok(a.kind == PROTO_ACT_ADAPT && a.flags == ad[i].flags &&
+				   a.handoff == ad[i].handoff && s.state == PROTO_SRV_FINISHING &&
+				   !memcmp(&a.ip, &aip, sizeof(aip)) &&
+				   (!(ad[i].flags & PROTO_ADAPT_IP) ||
+				    (aip.addr == ad[i].ip.addr && aip.gw == ad[i].ip.gw &&
+				     aip.dns == ad[i].ip.dns && aip.prefix == ad[i].ip.prefix)),
+				   "ADAPT accepted when authenticated (%s)", ad[i].what);
+			else
+				ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_MALFORMED,
+				   "ADAPT refused: %s", ad[i].what);
+		}
+		START();
+		SEND_PLAN();
+		wbuf_init(&w, out, sizeof(out));
+		proto_enc_adapt(&w, PROTO_ADAPT_ON, 0, NULL);
+		one_frame(&w, &rx, &f);
+		proto_srv_input(&s, &f, &a);
+		ok(a.kind == PROTO_ACT_FAIL && a.code == PROTO_E_STATE,
+		   "ADAPT during a migration is refused (%s)", a.text);
+		{
+			static const struct {
+				const char *s;
+				int ok;
+				uint8_t f;
+			} pa[] = {
+				{ "", 1, PROTO_ADAPT_ON },
+				{ "auto", 1, PROTO_ADAPT_ON },
+				{ "force", 1, PROTO_ADAPT_ON | PROTO_ADAPT_FORCE },
+				{ "dry-run,keep-ip", 1, PROTO_ADAPT_ON | PROTO_ADAPT_DRY | PROTO_ADAPT_KEEP_IP },
+				{ "keep-ip", 1, PROTO_ADAPT_ON | PROTO_ADAPT_KEEP_IP },
+				{ "force,dry-run", 0, 0 },
+				{ "force,", 0, 0 },
+				{ "always", 0, 0 },
+				{ "forced", 0, 0 },
+			};
+
+			for (i = 0; i < FERRY_ARRAY_LEN(pa); i++) {
+				fl = 0xee;
+				ok(proto_adapt_parse(pa[i].s, &fl) == (pa[i].ok ? 0 : -EINVAL) &&
+				   (!pa[i].ok ? fl == 0xee : fl == pa[i].f),
+				   "adapt words \"%s\": %s", pa[i].s, pa[i].ok ? "taken" : "refused");
+			}
+		}
+		/* FINISH takes the adapt flags with GROW. */
+		{
+			struct proto_finish fx = { 0 }, fy;
+
+			fx.flags = PROTO_PLAN_GROW | PROTO_ADAPT_ON | PROTO_ADAPT_FORCE;
+			fx.handoff = 1;
+			wbuf_init(&w, out, sizeof(out));
+			proto_enc_finish(&w, &fx);
+			one_frame(&w, &rx, &f);
+			ok(proto_dec_finish(&f, &fy) == 0 && fy.flags == fx.flags && fy.handoff == 1,
+			   "FINISH with GROW and the adapt flags");
+			fx.flags = 0x80;
+			wbuf_init(&w, out, sizeof(out));
+			proto_enc_finish(&w, &fx);
+			one_frame(&w, &rx, &f);
+			ok(proto_dec_finish(&f, &fy) != 0, "FINISH with an unknown flag is refused");
+			fx.flags = PROTO_ADAPT_ON | PROTO_ADAPT_IP;
+			fx.ip = (struct proto_adapt_ip){ 0x0a00000a, 0x0a000001, 0, 8 };
+			wbuf_init(&w, out, sizeof(out));
+			proto_enc_finish(&w, &fx);
+			one_frame(&w, &rx, &f);
+			ok(proto_dec_finish(&f, &fy) == 0 && fy.ip.addr == fx.ip.addr &&
+			   fy.ip.gw == fx.ip.gw && fy.ip.prefix == 8 && fy.ip.dns == 0,
+			   "FINISH carries the static setup");
+			f.len -= 4;
+			ok(proto_dec_finish(&f, &fy) != 0, "FINISH with a short static setup is refused");
+		}
+		/* --adapt-ip and ferry.adapt.ip=: one parser. */
+		{
+			static const struct {
+				const char *s;
+				int ok;
+				struct proto_adapt_ip ip;
+			} pi[] = {
+				{ "192.0.2.10/24", 1, { 0xc000020a, 0, 0, 24 } },
+				{ "192.0.2.10/24,gw=192.0.2.1,dns=9.9.9.9", 1,
+				  { 0xc000020a, 0xc0000201, 0x09090909, 24 } },
+				{ "10.1.2.3/8,dns=10.0.0.2", 1, { 0x0a010203, 0, 0x0a000002, 8 } },
+				{ "192.0.2.10", 0, { 0 } },
+				{ "192.0.2.10/", 0, { 0 } },
+				{ "192.0.2.10/33", 0, { 0 } },
+				{ "192.0.2.10/0", 0, { 0 } },
+				{ "192.0.2.256/24", 0, { 0 } },
+				{ "192.0.2/24", 0, { 0 } },
+				{ "192.0.2.010/24", 0, { 0 } },
+				{ "192.0.2.10/24,gw=192.0.3.1", 0, { 0 } },
+				{ "192.0.2.10/24,gw=192.0.2.10", 0, { 0 } },
+				{ "192.0.2.10/24,gw=192.0.2.1,gw=192.0.2.2", 0, { 0 } },
+				{ "192.0.2.10/24,mtu=1500", 0, { 0 } },
+				{ "192.0.2.10/24,dns=", 0, { 0 } },
+				{ "192.0.2.10/24,", 0, { 0 } },
+				{ "0.0.0.0/24", 0, { 0 } },
+				{ "", 0, { 0 } },
+			};
+			struct proto_adapt_ip ip;
+			char why[96];
+			int r;
+
+			for (i = 0; i < FERRY_ARRAY_LEN(pi); i++) {
+				memset(&ip, 0xee, sizeof(ip));
+				why[0] = 0;
+				r = proto_adapt_ip_parse(pi[i].s, &ip, why, sizeof(why));
+				ok(pi[i].ok ? r == 0 && ip.addr == pi[i].ip.addr && ip.gw == pi[i].ip.gw &&
+						      ip.dns == pi[i].ip.dns && ip.prefix == pi[i].ip.prefix
+					    : r == -EINVAL && ip.prefix == 0xee && why[0],
+				   "adapt ip \"%s\": %s%s%s", pi[i].s, pi[i].ok ? "taken" : "refused: ",
+				   pi[i].ok ? "" : why, "");
+			}
+			{
+				char t[20];
+
+				proto_ipv4_text(0xc000020a, t, sizeof(t));
+				ok(!strcmp(t, "192.0.2.10"), "ipv4 text: %s", t);
+			}
+		}
 	}
 #undef START
 #undef SEND_PLAN

@@ -25,7 +25,16 @@ static void put(const char *path, const char *text)
 	fclose(f);
 }
 
-static const char good[] = "ferry-state 1\n"
+static const char good1[] = "ferry-state 1\n"
+			    "session 00000000000000aa\n"
+			    "seed 0123456789abcdef\n"
+			    "chunk 65536\n"
+			    "dest fp:1a2b3c4d\n"
+			    "disks 1\n"
+			    "disk vda 1073741824 512 268435456 /dev/sda\n"
+			    "end\n";
+
+static const char good[] = "ferry-state 2\n"
 			   "session 00000000000000aa\n"
 			   "seed 0123456789abcdef\n"
 			   "chunk 65536\n"
@@ -33,6 +42,11 @@ static const char good[] = "ferry-state 1\n"
 			   "disks 2\n"
 			   "disk vda 1073741824 512 268435456 /dev/sda\n"
 			   "disk vdb 2147483648 4096 0 /srv/images/data disk.img\n"
+			   "done 0 285212672 301989888\n"
+			   "done 0 318767104 335544320\n"
+			   "done 1 0 16777216\n"
+			   "zeroed 0 10485760 10489856\n"
+			   "zeroed 1 4096 12288\n"
 			   "end\n";
 
 struct bad {
@@ -42,7 +56,15 @@ struct bad {
 int main(void)
 {
 	static const struct bad table[] = {
-		{ "another version", "ferry-state 1", "ferry-state 2" },
+		{ "another version", "ferry-state 2", "ferry-state 3" },
+		{ "ranges out of order", "done 0 318767104 335544320", "done 0 1 2" },
+		{ "overlapping ranges", "done 0 318767104", "done 0 301989887" },
+		{ "a range past its disk", "done 1 0 16777216", "done 1 0 2147483649" },
+		{ "a range on a disk not listed", "done 1 0", "done 2 0" },
+		{ "an empty range", "zeroed 1 4096 12288", "zeroed 1 4096 4096" },
+		{ "a range line with junk after it", "zeroed 1 4096 12288", "zeroed 1 4096 12288 x" },
+		{ "an unknown line", "zeroed 1 4096 12288", "skipped 1 4096 12288" },
+		{ "a negative offset", "zeroed 1 4096", "zeroed 1 -4096" },
 		{ "a zero session", "session 00000000000000aa", "session 0000000000000000" },
 		{ "a chunk that is not a power of two", "chunk 65536", "chunk 65537" },
 		{ "a chunk too small", "chunk 65536", "chunk 512" },
@@ -56,7 +78,7 @@ int main(void)
 		{ "garbage instead of a size", "1073741824 512", "lots 512" },
 	};
 	char path[300], err[400], text[2048];
-	struct mstate s, back;
+	static struct mstate s, back;
 	size_t i;
 	int fd;
 
@@ -71,6 +93,21 @@ int main(void)
 	ok(s.session == 0xaa && s.chunk == 65536 && s.n == 2 && s.d[0].acked == 268435456 &&
 	   !strcmp(s.d[1].src, "/srv/images/data disk.img") && s.d[1].lsec == 4096,
 	   "its fields (a source path with a space)");
+	ok(s.ndone == 3 && s.done[1].off == 318767104 && s.done[2].disk == 1 &&
+	   s.done[2].end == 16777216 && s.nzeroed == 2 && s.zeroed[0].off == 10485760 &&
+	   s.zeroed[1].end == 12288, "its durable ranges and its zeroed ranges");
+	put(path, good1);
+	ok(state_load(path, &back, err, sizeof(err)) == 0 && back.n == 1 && back.ndone == 0 &&
+	   back.d[0].acked == 268435456, "a version 1 file (no lists) still loads (%s)", err);
+	{
+		char v1[1024];
+		const char *e = strstr(good1, "end\n");
+
+		snprintf(v1, sizeof(v1), "%.*sdone 0 0 4096\nend\n", (int)(e - good1), good1);
+		put(path, v1);
+		ok(state_load(path, &back, err, sizeof(err)) == -EBADMSG,
+		   "a version 1 file with a list is rejected");
+	}
 	is_int(state_save(path, &s, err, sizeof(err)), 0, "saved again");
 	is_int(state_load(path, &back, err, sizeof(err)), 0, "and loaded");
 	ok(!memcmp(&s, &back, sizeof(s)), "the round trip keeps every field");
@@ -97,7 +134,7 @@ int main(void)
 			break;
 	}
 	is_int((int)i, (int)strlen(good) - 1, "every truncated state file is rejected");
-	/* An oversized file (64 KiB + 1) is rejected before it is parsed. */
+	/* An oversized file is rejected before it is parsed. */
 	fd = open(path, O_WRONLY | O_TRUNC);
 	for (i = 0; i <= STATE_FILE_MAX; i += 64)
 		(void)!write(fd, "################################################################", 64);
@@ -122,6 +159,35 @@ int main(void)
 		state_path("/x", "fp:1a2b3c4d", a, sizeof(a));
 		state_path("/x", "fp:1a2b3c4e", b, sizeof(b));
 		ok(strcmp(a, b) && !strncmp(a, "/x/migrate-", 11), "one file per destination (%s)", a);
+	}
+	/* Every list full still fits a file. */
+	{
+		static struct mstate full, back2;
+
+		memset(&full, 0, sizeof(full));
+		full.session = 0xbb;
+		full.seed = 1;
+		full.chunk = 65536;
+		snprintf(full.dest, sizeof(full.dest), "fp:1a2b3c4d");
+		snprintf(full.d[0].dst, sizeof(full.d[0].dst), "vda");
+		full.d[0].lsec = 512;
+		full.n = 1;
+		full.d[0].size = 1ull << 42;
+		full.d[0].acked = 0;
+		for (i = 0; i < PROTO_DONE_MAX; i++)
+			full.done[i] = (struct proto_range){ 0, (uint64_t)(2 * i + 1) << 30,
+							     (uint64_t)(2 * i + 2) << 30 };
+		full.ndone = PROTO_DONE_MAX;
+		for (i = 0; i < STATE_ZEROED_MAX; i++)
+			full.zeroed[i] = (struct proto_range){ 0, (uint64_t)(2 * i + 1) << 29,
+							       (uint64_t)(2 * i + 2) << 29 };
+		full.nzeroed = STATE_ZEROED_MAX;
+		snprintf(full.d[0].src, sizeof(full.d[0].src), "%0255d", 7);
+		ok(state_save(path, &full, err, sizeof(err)) == 0 &&
+		   state_load(path, &back2, err, sizeof(err)) == 0 && !memcmp(&full, &back2, sizeof(full)),
+		   "%d durable and %d zeroed ranges round-trip (%s)", PROTO_DONE_MAX, STATE_ZEROED_MAX,
+		   err);
+		unlink(path);
 	}
 	rmdir(dir);
 	return tap_done();

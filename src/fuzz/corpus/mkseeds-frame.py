@@ -3,13 +3,13 @@
 whole sessions as an agent sends them, cut into the target's pieces (a
 length byte, then that many bytes). The target's proof is all zeros and
 its inventory has one disk, vda of 1 GiB, so a seed's PLAN is accepted and
-what follows it (DATA, FLUSH with a position, HASHES?, FINISH) reaches the
+what follows it (DATA, FLUSH with its ranges, HASHES?, FINISH) reaches the
 engine; "join" is an extra stream's HELLO. Deterministic."""
 import os
 import struct
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "frame")
-VERSION = 2
+VERSION = 3
 
 
 def frame(t, payload):
@@ -42,8 +42,15 @@ def data_raw(off, payload):
     return frame(0x12, struct.pack(">HBBQI", 0, 0, 0, off, len(payload)) + payload)
 
 
-def flush(seq, disk, off):
-    return frame(0x13, struct.pack(">QHQ", seq, disk, off))
+def flush(seq, *ranges):
+    p = struct.pack(">QH", seq, len(ranges))
+    for disk, off, end in ranges:
+        p += struct.pack(">HQQ", disk, off, end)
+    return frame(0x13, p)
+
+
+def finish(zeroed=0, first=(0, 0, 0), n=0):
+    return frame(0x17, struct.pack(">BBQIHQQ", 0, 0, zeroed, n, *first))
 
 
 def hash_req(off, n):
@@ -63,10 +70,14 @@ def pieces(b):
 
 seeds = {
     "hello": hello(),
-    "join": hello((0x1122334455667788, 1, 2)) + data_zero(16 << 20, 65536) + flush(1, 0, 17 << 20),
+    "join": hello((0x1122334455667788, 1, 2)) + data_zero(16 << 20, 65536)
+    + flush(1, (0, 16 << 20, 17 << 20)),
     "session": hello() + plan(2) + data_raw(0, bytes(range(256)) * 16) + data_zero(4096, 61440)
-    + flush(1, 0, 65536) + hash_req(0, 65536) + flush(2, 1, 0) + frame(0x17, bytes([0, 0])),
-    "flush-outside": hello() + plan(1) + flush(1, 0, (1 << 30) + 512),
+    + flush(1, (0, 0, 65536)) + hash_req(0, 65536) + flush(2, (0, 65536, 16 << 20), (0, 32 << 20, 48 << 20))
+    + finish(),
+    "flush-outside": hello() + plan(1) + flush(1, (0, 4096, (1 << 30) + 512)),
+    "finish-zeroed": hello() + plan(1) + data_zero(0, 65536) + flush(1, (0, 0, 1 << 30))
+    + finish(8192, (0, 1 << 20, (1 << 20) + 4096), 2),
 }
 os.makedirs(HERE, exist_ok=True)
 for name, b in seeds.items():
