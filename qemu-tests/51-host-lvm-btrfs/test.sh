@@ -66,6 +66,21 @@ grep -q "LV vgt/root xfs" "$Q_TMP/check.txt" || q_fail "the plan does not name r
 grep -q "LV vgt/pool .*thin-pool" "$Q_TMP/check.txt" || q_fail "the plan does not say the thin pool is sent whole"
 garbage "$dst" 800
 migrate "$src" "$dst"
+# The JSON plan lists the same: every LV with its VG, filesystem and bytes.
+python3 - "$Q_TMP/ev.$(basename "$src").json" >"$Q_TMP/plan-lvs.txt" 2>&1 <<'PY' || q_fail "the JSON plan: $(cat "$Q_TMP/plan-lvs.txt")"
+import json, sys
+plan = [e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "plan"]
+assert len(plan) == 1, "%d plan events" % len(plan)
+lvs = {l["vg"] + "/" + l["name"]: l for l in plan[0]["lvs"]}
+for n in ("vgt/root", "vgt/data", "vgt/swap", "vgt/pool"):
+    assert n in lvs, "no %s in %s" % (n, sorted(lvs))
+assert lvs["vgt/root"]["fstype"] == "xfs", lvs["vgt/root"]
+assert 0 < lvs["vgt/data"]["send"] < lvs["vgt/data"]["size"], lvs["vgt/data"]
+assert "whole" in lvs["vgt/pool"]["method"] or "thin" in lvs["vgt/pool"]["note"], lvs["vgt/pool"]
+assert [p["number"] for p in plan[0]["parts"]] == [1, 2], plan[0]["parts"]
+print(" ".join("%s:%s:%d" % (n, l["fstype"] or "-", l["send"]) for n, l in sorted(lvs.items())))
+PY
+q_log "JSON plan LVs: $(cat "$Q_TMP/plan-lvs.txt")"
 
 # LVM itself reads the destination's PV and VG.
 p2=$(h_part_off "$dst" 2) p2s=$(h_part_size "$dst" 2)

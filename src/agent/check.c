@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/check.h"
+#include "agent/check_impl.h"
 #include "agent/opts.h"
 #include "agent/sources.h"
 #include "blockmap/blockmap.h"
@@ -30,22 +31,6 @@
 #define SKEW_MAX 300		/* seconds between the two clocks */
 #define YEAR_MIN 2024		/* older than ferry: the clock was never set */
 #define YEAR_MAX 2100
-#define PATHBUF	 512
-#define LINEBUF	 512
-
-/* What the checks read from the machine; the tests substitute a tree. */
-struct env {
-	const char *root;    /* "" or a prefix for /proc, /sys, /boot, /lib, /etc */
-	const char *release; /* uname -r */
-	uid_t euid;
-	time_t now;
-};
-
-struct ck {
-	const struct check_opts *o;
-	struct check_result *r;
-	const struct env *e;
-};
 
 /* ---- results and their lines ------------------------------------------- */
 
@@ -103,8 +88,7 @@ static void vtext(char *dst, size_t cap, const char *fmt, va_list ap)
 		memcpy(dst + cap - 4, "...", 4);
 }
 
-static void text(char *dst, size_t cap, const char *fmt, ...) FERRY_ATTR_PRINTF(3, 4);
-static void text(char *dst, size_t cap, const char *fmt, ...)
+void ck_text(char *dst, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -114,8 +98,7 @@ static void text(char *dst, size_t cap, const char *fmt, ...)
 }
 
 /* Appends to a text being built (cut with "..." when it does not fit). */
-static void append(char *dst, size_t cap, const char *fmt, ...) FERRY_ATTR_PRINTF(3, 4);
-static void append(char *dst, size_t cap, const char *fmt, ...)
+void ck_append(char *dst, size_t cap, const char *fmt, ...)
 {
 	size_t len = strlen(dst);
 	va_list ap;
@@ -127,11 +110,8 @@ static void append(char *dst, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Records one line (fix may be NULL) and prints it when asked to. */
-static void say(struct ck *c, enum check_level l, const char *name, const char *fix,
-		const char *fmt, ...) FERRY_ATTR_PRINTF(5, 6);
-static void say(struct ck *c, enum check_level l, const char *name, const char *fix,
-		const char *fmt, ...)
+void ck_say(struct ck *c, enum check_level l, const char *name, const char *fix, const char *fmt,
+	    ...)
 {
 	static struct check_item spare;
 	static char line[CHECK_LINE_MAX];
@@ -146,7 +126,7 @@ static void say(struct ck *c, enum check_level l, const char *name, const char *
 	vtext(it->found, sizeof(it->found), fmt, ap);
 	va_end(ap);
 	if (fix && l != CHECK_PASS)
-		text(it->fix, sizeof(it->fix), "%s", fix);
+		ck_text(it->fix, sizeof(it->fix), "%s", fix);
 	if (r->n < CHECK_MAX)
 		r->n++;
 	else
@@ -163,9 +143,7 @@ static void say(struct ck *c, enum check_level l, const char *name, const char *
 
 /* ---- small readers --------------------------------------------------------- */
 
-static void env_path(const struct env *e, char *dst, size_t cap, const char *fmt, ...)
-    FERRY_ATTR_PRINTF(4, 5);
-static void env_path(const struct env *e, char *dst, size_t cap, const char *fmt, ...)
+void ck_path(const struct env *e, char *dst, size_t cap, const char *fmt, ...)
 {
 	size_t n;
 	va_list ap;
@@ -177,15 +155,14 @@ static void env_path(const struct env *e, char *dst, size_t cap, const char *fmt
 	va_end(ap);
 }
 
-/* The path as the operator knows it: without the test prefix. */
-static const char *shown(const struct env *e, const char *path)
+const char *ck_shown(const struct env *e, const char *path)
 {
 	size_t n = strlen(e->root);
 
 	return strncmp(path, e->root, n) ? path : path + n;
 }
 
-static int exists(const char *path)
+int ck_exists(const char *path)
 {
 	struct stat st;
 
@@ -223,19 +200,19 @@ static const char *fmt_secs(uint64_t s, char *buf, size_t cap)
 static void check_root(struct ck *c, int files_only)
 {
 	if (c->e->euid == 0) {
-		say(c, CHECK_PASS, "root", NULL, "running as root");
+		ck_say(c, CHECK_PASS, "root", NULL, "running as root");
 		return;
 	}
 	if (files_only) {
-		say(c, CHECK_WARN, "root",
-		    "run as root to migrate block devices, freeze filesystems (--freeze) and "
-		    "keep state in /var/lib/ferry",
-		    "not running as root (uid %u); the sources are image files this user can read",
-		    (unsigned)c->e->euid);
+		ck_say(c, CHECK_WARN, "root",
+		       "run as root to migrate block devices, freeze filesystems (--freeze) and "
+		       "keep state in /var/lib/ferry",
+		       "not running as root (uid %u); the sources are image files this user can read",
+		       (unsigned)c->e->euid);
 		return;
 	}
-	say(c, CHECK_FAIL, "root", "run ferry as root (sudo ferry ...)",
-	    "not running as root (uid %u): reading the disks needs root", (unsigned)c->e->euid);
+	ck_say(c, CHECK_FAIL, "root", "run ferry as root (sudo ferry ...)",
+	       "not running as root (uid %u): reading the disks needs root", (unsigned)c->e->euid);
 }
 
 static void check_clock(struct ck *c)
@@ -244,20 +221,20 @@ static void check_clock(struct ck *c)
 	struct tm tm;
 
 	if (!gmtime_r(&c->e->now, &tm)) {
-		say(c, CHECK_FAIL, "clock", "set the clock", "the clock reads %lld s since 1970",
-		    (long long)c->e->now);
+		ck_say(c, CHECK_FAIL, "clock", "set the clock", "the clock reads %lld s since 1970",
+		       (long long)c->e->now);
 		return;
 	}
 	fmt_time(c->e->now, when, sizeof(when));
 	if (tm.tm_year + 1900 < YEAR_MIN || tm.tm_year + 1900 >= YEAR_MAX) {
-		say(c, CHECK_FAIL, "clock",
-		    "set the system time (timedatectl set-ntp true, chronyc makestep, or "
-		    "date -s 'YYYY-MM-DD HH:MM:SS' and hwclock -w); the migrated system keeps "
-		    "the timestamps this clock writes",
-		    "the clock reads %s, which cannot be right", when);
+		ck_say(c, CHECK_FAIL, "clock",
+		       "set the system time (timedatectl set-ntp true, chronyc makestep, or "
+		       "date -s 'YYYY-MM-DD HH:MM:SS' and hwclock -w); the migrated system keeps "
+		       "the timestamps this clock writes",
+		       "the clock reads %s, which cannot be right", when);
 		return;
 	}
-	say(c, CHECK_PASS, "clock", NULL, "the clock reads %s", when);
+	ck_say(c, CHECK_PASS, "clock", NULL, "the clock reads %s", when);
 }
 
 /* MemAvailable in bytes; older kernels: MemFree + Buffers + Cached. */
@@ -292,23 +269,23 @@ static void check_memory(struct ck *c)
 	uint64_t avail = 0;
 	int est = 0, r;
 
-	env_path(c->e, path, sizeof(path), "/proc/meminfo");
+	ck_path(c->e, path, sizeof(path), "/proc/meminfo");
 	if ((r = meminfo_available(path, &avail, &est))) {
-		say(c, CHECK_WARN, "memory", "mount /proc (mount -t proc proc /proc)",
-		    "free memory unknown: %s: %s", shown(c->e, path),
-		    r == -ENODATA ? "no MemAvailable line" : strerror(-r));
+		ck_say(c, CHECK_WARN, "memory", "mount /proc (mount -t proc proc /proc)",
+		       "free memory unknown: %s: %s", ck_shown(c->e, path),
+		       r == -ENODATA ? "no MemAvailable line" : strerror(-r));
 		return;
 	}
 	if (avail < MEM_LOW) {
-		say(c, CHECK_WARN, "memory",
-		    "stop memory-hungry services or add swap before migrating: ferry itself "
-		    "needs a few MiB, but a server short of memory slows the copy down",
-		    "memory: %s available%s, below %s", fmt_bytes(avail, a, sizeof(a)),
-		    est ? " (MemFree+Buffers+Cached)" : "", fmt_bytes(MEM_LOW, b, sizeof(b)));
+		ck_say(c, CHECK_WARN, "memory",
+		       "stop memory-hungry services or add swap before migrating: ferry itself "
+		       "needs a few MiB, but a server short of memory slows the copy down",
+		       "memory: %s available%s, below %s", fmt_bytes(avail, a, sizeof(a)),
+		       est ? " (MemFree+Buffers+Cached)" : "", fmt_bytes(MEM_LOW, b, sizeof(b)));
 		return;
 	}
-	say(c, CHECK_PASS, "memory", NULL, "memory: %s available%s", fmt_bytes(avail, a, sizeof(a)),
-	    est ? " (MemFree+Buffers+Cached)" : "");
+	ck_say(c, CHECK_PASS, "memory", NULL, "memory: %s available%s", fmt_bytes(avail, a, sizeof(a)),
+	       est ? " (MemFree+Buffers+Cached)" : "");
 }
 
 static void check_selinux(struct ck *c)
@@ -316,26 +293,26 @@ static void check_selinux(struct ck *c)
 	char path[PATHBUF], v[16];
 	int r;
 
-	env_path(c->e, path, sizeof(path), "/sys/fs/selinux/enforce");
+	ck_path(c->e, path, sizeof(path), "/sys/fs/selinux/enforce");
 	r = file_read_small(path, v, sizeof(v));
 	if (r == -ENOENT) {
-		say(c, CHECK_PASS, "selinux", NULL, "SELinux is not enabled");
+		ck_say(c, CHECK_PASS, "selinux", NULL, "SELinux is not enabled");
 		return;
 	}
 	if (r < 0) {
-		say(c, CHECK_WARN, "selinux", "check by hand: getenforce",
-		    "SELinux state unknown: %s: %s", shown(c->e, path), strerror(-r));
+		ck_say(c, CHECK_WARN, "selinux", "check by hand: getenforce",
+		       "SELinux state unknown: %s: %s", ck_shown(c->e, path), strerror(-r));
 		return;
 	}
 	if (!strcmp(v, "1")) {
-		say(c, CHECK_WARN, "selinux",
-		    "disable it: setenforce 0 for now, and in /etc/selinux/config set "
-		    "SELINUX=disabled (or permissive) so it stays off after a reboot",
-		    "SELinux is enforcing: its policy can keep ferry from reading the disks "
-		    "or freezing filesystems");
+		ck_say(c, CHECK_WARN, "selinux",
+		       "disable it: setenforce 0 for now, and in /etc/selinux/config set "
+		       "SELINUX=disabled (or permissive) so it stays off after a reboot",
+		       "SELinux is enforcing: its policy can keep ferry from reading the disks "
+		       "or freezing filesystems");
 		return;
 	}
-	say(c, CHECK_PASS, "selinux", NULL, "SELinux is permissive");
+	ck_say(c, CHECK_PASS, "selinux", NULL, "SELinux is permissive");
 }
 
 /* ---- the source disks ------------------------------------------------------- */
@@ -385,25 +362,25 @@ static void describe_disk(const struct bm_disk *d, char *out, size_t cap)
 	char a[32], b[32], how[BM_NOTE_MAX + 48];
 	size_t p;
 
-	text(out, cap, "%s: %s, %s", d->path, fmt_bytes(d->size, a, sizeof(a)),
-	     table_name(d->table));
+	ck_text(out, cap, "%s: %s, %s", d->path, fmt_bytes(d->size, a, sizeof(a)),
+	        table_name(d->table));
 	if (!d->table[0]) {
 		bm_describe(d->method, d->note, how, sizeof(how));
-		append(out, cap, ", %s%s (%s)", d->fstype[0] ? d->fstype : "no filesystem",
-		       d->fstype[0] ? " on the whole disk" : " found", how);
+		ck_append(out, cap, ", %s%s (%s)", d->fstype[0] ? d->fstype : "no filesystem",
+		          d->fstype[0] ? " on the whole disk" : " found", how);
 	} else if (d->nparts == 0) {
-		append(out, cap, ", no partitions");
+		ck_append(out, cap, ", no partitions");
 	}
 	for (p = 0; p < d->nparts; p++) {
 		const struct bm_part *x = &d->parts[p];
 
 		bm_describe(x->method, x->note, how, sizeof(how));
-		append(out, cap, "%s%d %s %s (%s)", p ? ", " : ": ", x->number,
-		       x->fstype[0] ? x->fstype : "-", fmt_bytes(x->size, a, sizeof(a)), how);
+		ck_append(out, cap, "%s%d %s %s (%s)", p ? ", " : ": ", x->number,
+		          x->fstype[0] ? x->fstype : "-", fmt_bytes(x->size, a, sizeof(a)), how);
 	}
 	if (d->nlvs)
-		append(out, cap, ", %zu LV%s", d->nlvs, d->nlvs == 1 ? "" : "s");
-	append(out, cap, "; a migration sends %s", fmt_bytes(d->map_bytes, b, sizeof(b)));
+		ck_append(out, cap, ", %zu LV%s", d->nlvs, d->nlvs == 1 ? "" : "s");
+	ck_append(out, cap, "; a migration sends %s", fmt_bytes(d->map_bytes, b, sizeof(b)));
 }
 
 /* "/dev/vda: LV rl/root xfs 30.0 GiB (used blocks, sends 4.1 GiB)" */
@@ -412,9 +389,9 @@ static void describe_lv(const struct bm_disk *d, const struct bm_lv *l, char *ou
 	char a[32], b[32], how[BM_NOTE_MAX + 48];
 
 	bm_describe(l->method, l->note, how, sizeof(how));
-	text(out, cap, "%s: LV %s/%s %s %s (%s, sends %s)", d->path, l->vg, l->name,
-	     l->fstype[0] ? l->fstype : "-", fmt_bytes(l->size, a, sizeof(a)), how,
-	     fmt_bytes(l->used_bytes, b, sizeof(b)));
+	ck_text(out, cap, "%s: LV %s/%s %s %s (%s, sends %s)", d->path, l->vg, l->name,
+	        l->fstype[0] ? l->fstype : "-", fmt_bytes(l->size, a, sizeof(a)), how,
+	        fmt_bytes(l->used_bytes, b, sizeof(b)));
 }
 
 static const char *probe_fix(int r, uid_t euid)
@@ -439,31 +416,31 @@ static void check_tracking(struct ck *c, const char *path)
 	struct stat st;
 
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		say(c, CHECK_PASS, "tracking", NULL, "%s: an image file: no change tracking; "
-		    "incremental passes compare it by hashes", path);
+		ck_say(c, CHECK_PASS, "tracking", NULL, "%s: an image file: no change tracking; "
+		       "incremental passes compare it by hashes", path);
 		return;
 	}
 	if (c->e->euid != 0) {
-		say(c, CHECK_WARN, "tracking", "run ferry as root",
-		    "%s: change tracking unknown: tracing block I/O needs root", path);
+		ck_say(c, CHECK_WARN, "tracking", "run ferry as root",
+		       "%s: change tracking unknown: tracing block I/O needs root", path);
 		return;
 	}
 	if (track_probe(path, why, sizeof(why)) == 0) {
-		say(c, CHECK_PASS, "tracking", NULL, "%s: change tracking available (%s): "
-		    "incremental passes and the cutover send only what was written", path, why);
+		ck_say(c, CHECK_PASS, "tracking", NULL, "%s: change tracking available (%s): "
+		       "incremental passes and the cutover send only what was written", path, why);
 		return;
 	}
 	if (strstr(why, "lockdown"))
-		text(fix, sizeof(fix), "boot without lockdown=confidentiality to track changes");
+		ck_text(fix, sizeof(fix), "boot without lockdown=confidentiality to track changes");
 	else if (strstr(why, "CONFIG_TRACING") || strstr(why, "block trace events"))
-		text(fix, sizeof(fix), "a kernel with CONFIG_TRACING (distribution kernels have it) "
-		     "tracks changes");
+		ck_text(fix, sizeof(fix), "a kernel with CONFIG_TRACING (distribution kernels have it) "
+		        "tracks changes");
 	else
 		fix[0] = 0;
-	append(fix, sizeof(fix), "%swithout it, incremental passes and the --freeze cutover "
-	       "compare this disk by hashes (the freeze lasts as long as reading its used blocks)",
-	       fix[0] ? "; " : "");
-	say(c, CHECK_WARN, "tracking", fix, "%s: no change tracking: %s", path, why);
+	ck_append(fix, sizeof(fix), "%swithout it, incremental passes and the --freeze cutover "
+	          "compare this disk by hashes (the freeze lasts as long as reading its used blocks)",
+	          fix[0] ? "; " : "");
+	ck_say(c, CHECK_WARN, "tracking", fix, "%s: no change tracking: %s", path, why);
 }
 
 static void check_disks(struct ck *c, struct srcs *s)
@@ -479,8 +456,8 @@ static void check_disks(struct ck *c, struct srcs *s)
 		size_t n = 0;
 
 		if ((r = src_discover(paths, PROTO_MAX_DISKS, &n, err, sizeof(err)))) {
-			say(c, CHECK_FAIL, "disks", "name the source disks with --disk SRC", "%s",
-			    err);
+			ck_say(c, CHECK_FAIL, "disks", "name the source disks with --disk SRC", "%s",
+			       err);
 			return;
 		}
 		for (i = 0; i < n; i++) {
@@ -493,21 +470,21 @@ static void check_disks(struct ck *c, struct srcs *s)
 		char whole[SRC_PATH_MAX] = "", fix[CHECK_TEXT_MAX];
 
 		if (src_is_partition(s->path[i], whole, sizeof(whole))) {
-			text(fix, sizeof(fix), "give the whole disk%s%s",
-			     whole[0] ? ": --disk " : "", whole);
-			say(c, CHECK_FAIL, "disk", fix, "%s is a partition, not a disk",
-			    s->path[i]);
+			ck_text(fix, sizeof(fix), "give the whole disk%s%s",
+			        whole[0] ? ": --disk " : "", whole);
+			ck_say(c, CHECK_FAIL, "disk", fix, "%s is a partition, not a disk",
+			       s->path[i]);
 			continue;
 		}
 		if ((r = bm_probe(s->path[i], c->o->chunk, &d, err, sizeof(err)))) {
-			say(c, CHECK_FAIL, "disk", probe_fix(r, c->e->euid), "%s", err);
+			ck_say(c, CHECK_FAIL, "disk", probe_fix(r, c->e->euid), "%s", err);
 			continue;
 		}
 		describe_disk(&d, line, sizeof(line));
-		say(c, CHECK_PASS, "disk", NULL, "%s", line);
+		ck_say(c, CHECK_PASS, "disk", NULL, "%s", line);
 		for (v = 0; v < d.nlvs && v < BM_MAX_LVS; v++) {
 			describe_lv(&d, &d.lvs[v], line, sizeof(line));
-			say(c, CHECK_PASS, "lv", NULL, "%s", line);
+			ck_say(c, CHECK_PASS, "lv", NULL, "%s", line);
 		}
 		check_tracking(c, s->path[i]);
 		s->ok[i] = 1;
@@ -519,242 +496,11 @@ static void check_disks(struct ck *c, struct srcs *s)
 		bm_free(&d);
 	}
 	if (probed > 1)
-		say(c, CHECK_PASS, "disks", NULL,
-		    "%zu disks, %s in all; a migration sends %s (%.0f %%) and skips %s unused",
-		    probed, fmt_bytes(total, a, sizeof(a)), fmt_bytes(send, b, sizeof(b)),
-		    total ? 100.0 * (double)send / (double)total : 0.0,
-		    fmt_bytes(total - send, cc, sizeof(cc)));
-}
-
-/* ---- virtio drivers of the kernel that will boot ------------------------------ */
-
-enum { V_BLK, V_SCSI, V_NET, V_PCI, V_N };
-
-static const char *const vname[V_N] = {"virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci"};
-static const char *const vconfig[V_N] = {"CONFIG_VIRTIO_BLK", "CONFIG_SCSI_VIRTIO",
-					 "CONFIG_VIRTIO_NET", "CONFIG_VIRTIO_PCI"};
-
-struct kstate {
-	int have_config, have_builtin, have_dep;
-	char config[V_N];     /* 'y', 'm', 'n' (not set), 0 (not mentioned) */
-	int builtin[V_N];     /* in modules.builtin */
-	int module[V_N];      /* in modules.dep */
-	char initrd[PATHBUF]; /* "" when none was found */
-	int scanned, scan_r;
-	unsigned found; /* bit per driver */
-	char fmt[64], why[300];
-};
-
-/* Reads a file line by line (lines over LINEBUF are skipped whole). */
-static int each_line(const char *path, void (*fn)(void *, char *), void *arg)
-{
-	char line[LINEBUF];
-	int start = 1;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		size_t n = strlen(line);
-		int whole = n && line[n - 1] == '\n';
-
-		if (whole)
-			line[--n] = 0;
-		if (start && whole)
-			fn(arg, line);
-		start = whole;
-	}
-	fclose(f);
-	return 0;
-}
-
-static void config_line(void *arg, char *line)
-{
-	struct kstate *k = arg;
-	size_t i, n;
-
-	for (i = 0; i < V_N; i++) {
-		n = strlen(vconfig[i]);
-		if (!strncmp(line, vconfig[i], n) && line[n] == '=')
-			k->config[i] = line[n + 1] == 'y' ? 'y' : line[n + 1] == 'm' ? 'm' : 'n';
-		else if (!strncmp(line, "# ", 2) && !strncmp(line + 2, vconfig[i], n) &&
-			 !strcmp(line + 2 + n, " is not set"))
-			k->config[i] = 'n';
-	}
-}
-
-/* The driver a modules.builtin / modules.dep path names, or -1:
- * "kernel/drivers/block/virtio_blk.ko[.xz]: deps..." */
-static int module_of(char *line)
-{
-	char *colon = strchr(line, ':'), *base;
-	size_t i, n;
-
-	if (colon)
-		*colon = 0;
-	base = strrchr(line, '/');
-	base = base ? base + 1 : line;
-	for (i = 0; i < V_N; i++) {
-		n = strlen(vname[i]);
-		if (!strncmp(base, vname[i], n) && !strncmp(base + n, ".ko", 3) &&
-		    (!base[n + 3] || !strcmp(base + n + 3, ".xz") ||
-		     !strcmp(base + n + 3, ".zst") || !strcmp(base + n + 3, ".gz")))
-			return (int)i;
-	}
-	return -1;
-}
-
-static void builtin_line(void *arg, char *line)
-{
-	int i = module_of(line);
-
-	if (i >= 0)
-		((struct kstate *)arg)->builtin[i] = 1;
-}
-
-static void dep_line(void *arg, char *line)
-{
-	int i = module_of(line);
-
-	if (i >= 0)
-		((struct kstate *)arg)->module[i] = 1;
-}
-
-static int is_builtin(const struct kstate *k, int i)
-{
-	return k->config[i] == 'y' || k->builtin[i];
-}
-
-static void kernel_state(const struct env *e, struct kstate *k)
-{
-	static const char *const initrds[] = {"/boot/initrd.img-%s", "/boot/initramfs-%s.img",
-					      "/boot/initrd-%s"};
-	const char *want[V_N];
-	int idx[V_N];
-	char path[PATHBUF];
-	size_t i, n = 0;
-	unsigned f = 0;
-
-	memset(k, 0, sizeof(*k));
-	env_path(e, path, sizeof(path), "/boot/config-%s", e->release);
-	k->have_config = each_line(path, config_line, k) == 0;
-	env_path(e, path, sizeof(path), "/lib/modules/%s/modules.builtin", e->release);
-	k->have_builtin = each_line(path, builtin_line, k) == 0;
-	env_path(e, path, sizeof(path), "/lib/modules/%s/modules.dep", e->release);
-	k->have_dep = each_line(path, dep_line, k) == 0;
-	for (i = 0; i < FERRY_ARRAY_LEN(initrds) && !k->initrd[0]; i++) {
-		env_path(e, path, sizeof(path), initrds[i], e->release);
-		if (exists(path))
-			snprintf(k->initrd, sizeof(k->initrd), "%s", path);
-	}
-	for (i = 0; i < V_N; i++)
-		if (!is_builtin(k, (int)i) && k->config[i] != 'n') {
-			idx[n] = (int)i;
-			want[n++] = vname[i];
-		}
-	if (!k->initrd[0] || n == 0)
-		return;
-	k->scanned = 1;
-	k->scan_r = boot_initrd_modules(k->initrd, want, n, &f, k->fmt, sizeof(k->fmt), k->why,
-					sizeof(k->why));
-	for (i = 0; i < n; i++)
-		if (f & (1u << i))
-			k->found |= 1u << idx[i];
-}
-
-/* One command that puts every missing driver into the initramfs. */
-static void initramfs_fix(const struct env *e, const struct kstate *k, unsigned missing, char *out,
-			  size_t cap)
-{
-	char path[PATHBUF], list[80] = "";
-	size_t i;
-
-	for (i = 0; i < V_N; i++)
-		if (missing & (1u << i))
-			append(list, sizeof(list), "%s%s", list[0] ? " " : "", vname[i]);
-	env_path(e, path, sizeof(path), "/etc/initramfs-tools");
-	if (exists(path))
-		text(out, cap,
-		     "rebuild the initramfs with the virtio drivers: "
-		     "printf '%%s\\n' %s >> /etc/initramfs-tools/modules && "
-		     "update-initramfs -u -k %s",
-		     list, e->release);
-	else
-		text(out, cap,
-		     "rebuild the initramfs with the virtio drivers: "
-		     "dracut -f --add-drivers \"%s\" %s %s",
-		     list, k->initrd[0] ? shown(e, k->initrd) : "/boot/initramfs-$(uname -r).img",
-		     e->release);
-}
-
-static void check_virtio(struct ck *c)
-{
-	static struct kstate k;
-	const struct env *e = c->e;
-	char fix[CHECK_TEXT_MAX];
-	unsigned missing = 0;
-	int i;
-
-	kernel_state(e, &k);
-	/* The drivers the fix must add: modules of this kernel not in its
-	 * initramfs (virtio_net may load later, from /lib/modules). */
-	for (i = 0; i < V_N; i++)
-		if (!is_builtin(&k, i) && k.config[i] != 'n' && !(k.found & (1u << i)) &&
-		    !(i == V_NET && k.module[i]))
-			missing |= 1u << i;
-	initramfs_fix(e, &k, missing, fix, sizeof(fix));
-	if (!k.have_config && !k.have_builtin && !k.have_dep && !k.initrd[0]) {
-		/* Nothing to look at: one line, not four saying the same. */
-		say(c, CHECK_WARN, "virtio",
-		    "look by hand: grep -i virtio /boot/config-$(uname -r), and lsinitramfs or "
-		    "lsinitrd on the initramfs of the kernel that boots",
-		    "virtio drivers unknown: no /boot/config-%s, no /lib/modules/%s/"
-		    "modules.builtin and no initramfs for kernel %s",
-		    e->release, e->release, e->release);
-		return;
-	}
-	for (i = 0; i < V_N; i++) {
-		const char *name = vname[i];
-
-		if (is_builtin(&k, i)) {
-			say(c, CHECK_PASS, name, NULL, "%s: built into kernel %s (%s%s)", name,
-			    e->release, k.config[i] == 'y' ? vconfig[i] : "in modules.builtin",
-			    k.config[i] == 'y' ? "=y" : "");
-		} else if (k.config[i] == 'n') {
-			say(c, CHECK_WARN, name,
-			    "boot a kernel with the virtio drivers (the distribution's standard "
-			    "kernel has them) before migrating",
-			    "%s: not in kernel %s at all (%s is not set)", name, e->release,
-			    vconfig[i]);
-		} else if (k.found & (1u << i)) {
-			say(c, CHECK_PASS, name, NULL, "%s: module in the initramfs %s (%s)", name,
-			    shown(e, k.initrd), k.fmt);
-		} else if (i == V_NET && k.module[i]) {
-			say(c, CHECK_PASS, name, NULL,
-			    "%s: module in /lib/modules/%s (loaded after / is mounted; the "
-			    "initramfs does not need it)",
-			    name, e->release);
-		} else if (k.scanned && k.scan_r == 0) {
-			say(c, CHECK_WARN, name, fix,
-			    "%s: a module of kernel %s, not in its initramfs %s (%s): a "
-			    "virtio destination may not boot",
-			    name, e->release, shown(e, k.initrd), k.fmt);
-		} else if (k.scanned) {
-			char why[CHECK_TEXT_MAX];
-
-			text(why, sizeof(why),
-			     "look by hand (lsinitramfs or lsinitrd %s | grep virtio); if it "
-			     "is missing, %s",
-			     shown(e, k.initrd), fix);
-			say(c, CHECK_WARN, name, why, "%s: unknown: %s: %s", name,
-			    shown(e, k.initrd), k.why[0] ? k.why : "cannot be read");
-		} else {
-			say(c, CHECK_WARN, name, fix,
-			    "%s: not built into kernel %s, and no initramfs for it "
-			    "(/boot/initrd.img-%s, /boot/initramfs-%s.img)",
-			    name, e->release, e->release, e->release);
-		}
-	}
+		ck_say(c, CHECK_PASS, "disks", NULL,
+		       "%zu disks, %s in all; a migration sends %s (%.0f %%) and skips %s unused",
+		       probed, fmt_bytes(total, a, sizeof(a)), fmt_bytes(send, b, sizeof(b)),
+		       total ? 100.0 * (double)send / (double)total : 0.0,
+		       fmt_bytes(total - send, cc, sizeof(cc)));
 }
 
 /* ---- the destination ----------------------------------------------------------- */
@@ -766,17 +512,17 @@ static void check_skew(struct ck *c, uint64_t dest, const char *who)
 	uint64_t diff = now > dest ? now - dest : dest - now;
 
 	if (diff <= SKEW_MAX) {
-		say(c, CHECK_PASS, "clock_skew", NULL,
-		    "the clocks of this server and %s agree within %s", who,
-		    fmt_secs(diff, d, sizeof(d)));
+		ck_say(c, CHECK_PASS, "clock_skew", NULL,
+		       "the clocks of this server and %s agree within %s", who,
+		       fmt_secs(diff, d, sizeof(d)));
 		return;
 	}
-	say(c, CHECK_WARN, "clock_skew",
-	    "set the wrong clock: on this server timedatectl set-ntp true or chronyc "
-	    "makestep; a destination whose clock is off has a wrong hardware clock (RTC), "
-	    "which the migrated system inherits at its first boot",
-	    "the clocks differ by %s: this server %s, %s %s", fmt_secs(diff, d, sizeof(d)),
-	    fmt_time(c->e->now, a, sizeof(a)), who, fmt_time((time_t)dest, b, sizeof(b)));
+	ck_say(c, CHECK_WARN, "clock_skew",
+	       "set the wrong clock: on this server timedatectl set-ntp true or chronyc "
+	       "makestep; a destination whose clock is off has a wrong hardware clock (RTC), "
+	       "which the migrated system inherits at its first boot",
+	       "the clocks differ by %s: this server %s, %s %s", fmt_secs(diff, d, sizeof(d)),
+	       fmt_time(c->e->now, a, sizeof(a)), who, fmt_time((time_t)dest, b, sizeof(b)));
 }
 
 static void connect_failed(struct ck *c, const struct agent_target *t, int r, const char *err)
@@ -784,25 +530,25 @@ static void connect_failed(struct ck *c, const struct agent_target *t, int r, co
 	char fix[CHECK_TEXT_MAX];
 
 	if (r == -EKEYREJECTED || r == -EACCES)
-		text(fix, sizeof(fix),
-		     "use the token the destination shows on its console "
-		     "(or the one given with ferry.token=)");
+		ck_text(fix, sizeof(fix),
+		        "use the token the destination shows on its console "
+		        "(or the one given with ferry.token=)");
 	else if (r == -EBUSY)
-		text(fix, sizeof(fix),
-		     "another agent holds a session with %s: wait for it to end or stop it",
-		     t->text);
+		ck_text(fix, sizeof(fix),
+		        "another agent holds a session with %s: wait for it to end or stop it",
+		        t->text);
 	else if (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH ||
 		 r == -ECONNRESET)
-		text(fix, sizeof(fix),
-		     "boot the destination into migration mode and allow TCP port %u from "
-		     "this server to it (firewall, security group)",
-		     t->port);
+		ck_text(fix, sizeof(fix),
+		        "boot the destination into migration mode and allow TCP port %u from "
+		        "this server to it (firewall, security group)",
+		        t->port);
 	else
-		text(fix, sizeof(fix),
-		     "check the address given with --to and that %s runs the ferry live "
-		     "environment",
-		     t->text);
-	say(c, CHECK_FAIL, "destination", fix, "%s", err);
+		ck_text(fix, sizeof(fix),
+		        "check the address given with --to and that %s runs the ferry live "
+		        "environment",
+		        t->text);
+	ck_say(c, CHECK_FAIL, "destination", fix, "%s", err);
 }
 
 /* Migrate's mapping rule: an explicit DST, else the next destination disk
@@ -816,8 +562,8 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 	size_t i, j;
 
 	for (k = 0; k < inv->ndisks; k++)
-		append(have, sizeof(have), "%s%s (%s)", k ? ", " : "", inv->disks[k].name,
-		       fmt_bytes(inv->disks[k].size, a, sizeof(a)));
+		ck_append(have, sizeof(have), "%s%s (%s)", k ? ", " : "", inv->disks[k].name,
+		          fmt_bytes(inv->disks[k].size, a, sizeof(a)));
 	if (inv->ndisks == 0)
 		snprintf(have, sizeof(have), "no disks at all");
 	for (i = 0; i < s->n; i++) {
@@ -836,11 +582,11 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 					break;
 			}
 			if (next >= inv->ndisks) {
-				say(c, CHECK_FAIL, "capacity",
-				    "add a disk to the destination, or leave this source out "
-				    "(name the others with --disk)",
-				    "no destination disk left for %s: the destination has %s",
-				    s->path[i], have);
+				ck_say(c, CHECK_FAIL, "capacity",
+				       "add a disk to the destination, or leave this source out "
+				       "(name the others with --disk)",
+				       "no destination disk left for %s: the destination has %s",
+				       s->path[i], have);
 				continue;
 			}
 			dst = inv->disks[next++].name;
@@ -851,18 +597,18 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 		if (!x) {
 			size_t l = strlen(dst);
 
-			text(fix, sizeof(fix),
-			     "name one of the destination's whole disks: --disk %s=%s", s->path[i],
-			     inv->ndisks ? inv->disks[0].name : "vda");
+			ck_text(fix, sizeof(fix),
+			        "name one of the destination's whole disks: --disk %s=%s", s->path[i],
+			        inv->ndisks ? inv->disks[0].name : "vda");
 			if (l > 1 && dst[l - 1] >= '0' && dst[l - 1] <= '9')
-				say(c, CHECK_FAIL, "capacity", fix,
-				    "destination %s looks like a partition; name a whole disk: "
-				    "the destination has %s",
-				    dst, have);
+				ck_say(c, CHECK_FAIL, "capacity", fix,
+				       "destination %s looks like a partition; name a whole disk: "
+				       "the destination has %s",
+				       dst, have);
 			else
-				say(c, CHECK_FAIL, "capacity", fix,
-				    "destination disk %s does not exist: the destination has %s",
-				    dst, have);
+				ck_say(c, CHECK_FAIL, "capacity", fix,
+				       "destination disk %s does not exist: the destination has %s",
+				       dst, have);
 			continue;
 		}
 		used[i] = x->name;
@@ -870,39 +616,39 @@ static void check_capacity(struct ck *c, const struct srcs *s, const struct prot
 			if (used[j] && !strcmp(used[j], x->name))
 				break;
 		if (j < i) {
-			say(c, CHECK_FAIL, "capacity",
-			    "map each source to its own destination disk",
-			    "destination disk %s is named for both %s and %s", x->name, s->path[j],
-			    s->path[i]);
+			ck_say(c, CHECK_FAIL, "capacity",
+			       "map each source to its own destination disk",
+			       "destination disk %s is named for both %s and %s", x->name, s->path[j],
+			       s->path[i]);
 			continue;
 		}
 		if (!s->ok[i])
 			continue; /* its probe failed and was reported */
 		if (s->size[i] > x->size) {
-			text(fix, sizeof(fix),
-			     "give the destination a disk %s of at least %s (%llu bytes), or map "
-			     "%s to a larger one with --disk %s=DST",
-			     x->name, fmt_bytes(s->size[i], b, sizeof(b)),
-			     (unsigned long long)s->size[i], s->path[i], s->path[i]);
-			say(c, CHECK_FAIL, "capacity", fix,
-			    "the storage space of the target device is too small: %s is %s "
-			    "(%llu bytes), the source %s needs %s (%llu bytes)",
-			    x->name, fmt_bytes(x->size, a, sizeof(a)), (unsigned long long)x->size,
-			    s->path[i], fmt_bytes(s->size[i], b, sizeof(b)),
-			    (unsigned long long)s->size[i]);
+			ck_text(fix, sizeof(fix),
+			        "give the destination a disk %s of at least %s (%llu bytes), or map "
+			        "%s to a larger one with --disk %s=DST",
+			        x->name, fmt_bytes(s->size[i], b, sizeof(b)),
+			        (unsigned long long)s->size[i], s->path[i], s->path[i]);
+			ck_say(c, CHECK_FAIL, "capacity", fix,
+			       "the storage space of the target device is too small: %s is %s "
+			       "(%llu bytes), the source %s needs %s (%llu bytes)",
+			       x->name, fmt_bytes(x->size, a, sizeof(a)), (unsigned long long)x->size,
+			       s->path[i], fmt_bytes(s->size[i], b, sizeof(b)),
+			       (unsigned long long)s->size[i]);
 		} else if (x->flags & PROTO_DISK_RO) {
-			say(c, CHECK_FAIL, "capacity", "give the destination a writable disk",
-			    "destination disk %s is read-only", x->name);
+			ck_say(c, CHECK_FAIL, "capacity", "give the destination a writable disk",
+			       "destination disk %s is read-only", x->name);
 		} else if (s->lsec[i] != x->lsec) {
-			say(c, CHECK_FAIL, "capacity",
-			    "give the destination a disk with the source's sector size",
-			    "sector sizes differ: %s has %u-byte sectors, %s has %u; partition "
-			    "tables would not fit",
-			    s->path[i], s->lsec[i], x->name, x->lsec);
+			ck_say(c, CHECK_FAIL, "capacity",
+			       "give the destination a disk with the source's sector size",
+			       "sector sizes differ: %s has %u-byte sectors, %s has %u; partition "
+			       "tables would not fit",
+			       s->path[i], s->lsec[i], x->name, x->lsec);
 		} else {
-			say(c, CHECK_PASS, "capacity", NULL, "%s -> %s: %s fits in %s", s->path[i],
-			    x->name, fmt_bytes(s->size[i], b, sizeof(b)),
-			    fmt_bytes(x->size, a, sizeof(a)));
+			ck_say(c, CHECK_PASS, "capacity", NULL, "%s -> %s: %s fits in %s", s->path[i],
+			       x->name, fmt_bytes(s->size[i], b, sizeof(b)),
+			       fmt_bytes(x->size, a, sizeof(a)));
 		}
 	}
 }
@@ -921,12 +667,12 @@ static void check_destination(struct ck *c, const struct srcs *s)
 		return;
 	}
 	for (k = 0; k < inv.ndisks; k++)
-		append(disks, sizeof(disks), "%s%s %s", k ? ", " : "", inv.disks[k].name,
-		       fmt_bytes(inv.disks[k].size, a, sizeof(a)));
-	say(c, CHECK_PASS, "destination", NULL,
-	    "%s: TLS handshake and token valid; %s, protocol %u, state \"%s\", %u disk%s%s%s",
-	    t->text, inv.server, inv.version, inv.state, inv.ndisks, inv.ndisks == 1 ? "" : "s",
-	    inv.ndisks ? ": " : "", disks);
+		ck_append(disks, sizeof(disks), "%s%s %s", k ? ", " : "", inv.disks[k].name,
+		          fmt_bytes(inv.disks[k].size, a, sizeof(a)));
+	ck_say(c, CHECK_PASS, "destination", NULL,
+	       "%s: TLS handshake and token valid; %s, protocol %u, state \"%s\", %u disk%s%s%s",
+	       t->text, inv.server, inv.version, inv.state, inv.ndisks, inv.ndisks == 1 ? "" : "s",
+	       inv.ndisks ? ": " : "", disks);
 	snprintf(who, sizeof(who), "the destination %s", t->text);
 	check_skew(c, inv.time_unix, who);
 	check_capacity(c, s, &inv);
@@ -959,7 +705,7 @@ static int run_checks(const struct check_opts *o, const struct env *e, struct ch
 	check_memory(&c);
 	check_selinux(&c);
 	check_disks(&c, &s);
-	check_virtio(&c);
+	ck_virtio(&c);
 	if (o->target)
 		check_destination(&c, &s);
 	if (o->out) {

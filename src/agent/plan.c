@@ -6,6 +6,7 @@
  * what a pass compares and where it sends from; it never sends data.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,66 @@ int mig_map_disks(struct mig *m, const struct proto_inventory *inv)
 
 /* ---- the plan ------------------------------------------------------------ */
 
+/* Appends to a JSON text being built in buf; clipped (and so invalid)
+ * only past cap, which the callers size for their worst case. */
+static void jcat(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	*len = n < 0 ? cap : *len + (size_t)n;
+}
+
+/* The plan event's "parts" and "lvs": what the text plan prints, one
+ * object per partition and per logical volume. NULL if out of memory. */
+static char *plan_json_lists(const struct bm_disk *d, char **lvs)
+{
+	const size_t cap_p = d->nparts * 1024 + 3, cap_l = d->nlvs * 1536 + 3;
+	char *p = malloc(cap_p), *l = malloc(cap_l), s1[200], s2[200], s3[200], s4[200];
+	size_t i, np = 0, nl = 0;
+
+	if (!p || !l) {
+		free(p);
+		free(l);
+		return NULL;
+	}
+	jcat(p, cap_p, &np, "[");
+	for (i = 0; i < d->nparts; i++) {
+		const struct bm_part *x = &d->parts[i];
+
+		jcat(p, cap_p, &np,
+		     "%s{\"number\":%d,\"fstype\":%s,\"size\":%llu,\"method\":%s,"
+		     "\"send\":%llu,\"uuid\":%s,\"note\":%s}",
+		     i ? "," : "", x->number, json_str(x->fstype, s1, sizeof(s1)),
+		     (unsigned long long)x->size, json_str(bm_method_name(x->method), s2, sizeof(s2)),
+		     (unsigned long long)x->used_bytes, json_str(x->uuid, s3, sizeof(s3)),
+		     json_str(x->note, s4, sizeof(s4)));
+	}
+	jcat(p, cap_p, &np, "]");
+	jcat(l, cap_l, &nl, "[");
+	for (i = 0; i < d->nlvs && i < BM_MAX_LVS; i++) {
+		const struct bm_lv *x = &d->lvs[i];
+		char s5[200], s6[200];
+
+		jcat(l, cap_l, &nl,
+		     "%s{\"vg\":%s,\"name\":%s,\"part\":%d,\"fstype\":%s,\"size\":%llu,"
+		     "\"send\":%llu,\"method\":%s,\"note\":%s}",
+		     i ? "," : "", json_str(x->vg, s5, sizeof(s5)), json_str(x->name, s6, sizeof(s6)),
+		     x->part, json_str(x->fstype, s1, sizeof(s1)), (unsigned long long)x->size,
+		     (unsigned long long)x->used_bytes,
+		     json_str(bm_method_name(x->method), s2, sizeof(s2)),
+		     json_str(x->note, s4, sizeof(s4)));
+	}
+	jcat(l, cap_l, &nl, "]");
+	*lvs = l;
+	return p;
+}
+
 void mig_print_plan(struct mig *m, const char *to)
 {
 	char a[32], b[32], c[32], j1[300], j2[300], how[BM_NOTE_MAX + 48];
@@ -96,11 +157,16 @@ void mig_print_plan(struct mig *m, const char *to)
 			snprintf(sz, sizeof(sz), "%llu", (unsigned long long)d->size);
 			snprintf(snd, sizeof(snd), "%llu", (unsigned long long)d->map_bytes);
 			snprintf(nparts, sizeof(nparts), "%zu", d->nparts);
+			char *parts, *lvs = NULL;
+
 			snprintf(tbl, sizeof(tbl), "\"%s\"", d->table[0] ? d->table : "none");
+			parts = plan_json_lists(d, &lvs);
 			progress_event(&m->sh->pg, "plan", "source", json_str(d->path, j1, sizeof(j1)),
 				       "destination", json_str(m->s[i].dst, j2, sizeof(j2)),
 				       "size", sz, "table", tbl, "partitions", nparts, "send", snd,
-				       NULL);
+				       parts ? "parts" : NULL, parts, "lvs", lvs, NULL);
+			free(parts);
+			free(lvs);
 			continue;
 		}
 		printf("%s -> %s:%s   %s (%llu bytes), table %s%s%s, send %s\n", d->path, to,

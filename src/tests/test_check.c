@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/check.c"
+#include "agent/check_kernel.c"
 #include "agent/opts.c"
 #include "tests/tap.h"
 
@@ -701,8 +702,8 @@ static void test_format(void)
 
 		memset(&r, 0, sizeof(r));
 		for (i = 0; i < CHECK_MAX + 3; i++)
-			say(&c, i == CHECK_MAX + 1 ? CHECK_FAIL : CHECK_PASS, "x", NULL, "line %zu",
-			    i);
+			ck_say(&c, i == CHECK_MAX + 1 ? CHECK_FAIL : CHECK_PASS, "x", NULL, "line %zu",
+			       i);
 		ok(r.n == CHECK_MAX && r.dropped == 3 && r.count[CHECK_FAIL] == 1 &&
 		       check_exit_code(&r) == 3,
 		   "overflow: %zu kept, %zu dropped, FAIL counted", r.n, r.dropped);
@@ -718,7 +719,7 @@ static void test_format(void)
 		memset(&r, 0, sizeof(r));
 		memset(big, 'a', sizeof(big) - 1);
 		big[sizeof(big) - 1] = 0;
-		say(&c, CHECK_PASS, "x", NULL, "%s", big);
+		ck_say(&c, CHECK_PASS, "x", NULL, "%s", big);
 		p = r.item[0].found;
 		ok(strlen(p) == CHECK_TEXT_MAX - 1 && !strcmp(p + strlen(p) - 3, "..."),
 		   "long text cut with ...");
