@@ -5,8 +5,7 @@
  * because a disk is the one thing we must never get wrong. A disk that
  * fails (EIO, ENOSPC on a thin volume or a full filesystem) fails the
  * session with its name, the offset and the errno, and nothing written
- * after the failure is ever committed; it never reports success. The
- * in-progress mark, and the wipe of `clean`, are here too.
+ * after the failure is ever committed; it never reports success.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -588,53 +587,4 @@ void recv_close(struct recv_state *st)
 		free(st->d[i].head);
 		st->d[i].head = NULL;
 	}
-}
-
-/*
- * Clean: the session in progress is dropped; with wipe, every disk of it -
- * or, when none is held (a new boot), every disk carrying the in-progress
- * mark - gets its first and last MiB zeroed, so it reads as blank rather
- * than broken. A disk without the mark is never touched.
- */
-void clean_disks(const struct serve_config *cfg, const struct recv_state *held_st, int wipe,
-		 struct proto_report *r)
-{
-	size_t i, done = 0;
-
-	for (i = 0; i < cfg->ndisks; i++) {
-		const struct disk_info *d = &cfg->disks[i];
-		char sess[32] = "";
-		int fd, mine = 0, r2;
-		uint32_t k;
-
-		for (k = 0; held_st && k < held_st->ndisks; k++)
-			if (!strcmp(held_st->d[k].name, d->name))
-				mine = 1;
-		fd = open(d->path, (wipe ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-		if (fd < 0) {
-			proto_report_add(r, PROTO_WARN, "%s: %s", d->name, strerror(errno));
-			continue;
-		}
-		if (!recv_marked(fd, sess, sizeof(sess)) && !mine) {
-			close(fd);
-			continue;
-		}
-		done++;
-		if (!wipe) {
-			proto_report_add(r, PROTO_PASS, "%s: unfinished migration (session %s) aborted; "
-					 "the disk is left as it is (no partition table)", d->name,
-					 sess[0] ? sess : "?");
-		} else if ((r2 = recv_wipe(fd, d->size))) {
-			proto_report_add(r, PROTO_FAIL, "%s: wiping: %s", d->name, strerror(-r2));
-		} else {
-			proto_report_add(r, PROTO_PASS, "%s: unfinished migration (session %s) wiped: "
-					 "first and last MiB blanked, the disk reads as empty",
-					 d->name, sess[0] ? sess : "?");
-			result_line("FERRY CLEAN wiped=%s", d->name);
-		}
-		close(fd);
-	}
-	if (!done)
-		proto_report_add(r, PROTO_PASS, "no unfinished migration on this destination; "
-				 "no disk touched");
 }

@@ -330,7 +330,8 @@ static int scan_sink(void *arg, const void *p, size_t n)
 }
 
 /* Runs a decompressor on fd from off, feeding its output to the scanner:
- * BusyBox's applet, or with host set the system's own tool from PATH. */
+ * BusyBox's applet, or with host set (or no BusyBox) the system's own
+ * tool from PATH. */
 static int pipe_scan(const struct fmt *f, int host, int fd, uint64_t off, struct cpio *s, char *err,
 		     size_t errcap)
 {
@@ -343,6 +344,10 @@ static int pipe_scan(const struct fmt *f, int host, int fd, uint64_t off, struct
 	pid_t pid = -1;
 	ssize_t got;
 
+	/* The receiver run on a host (ferry-init serve) has no BusyBox of
+	 * its own: there the system's tool reads it, when it has one. */
+	if (!host && access(BOOT_BUSYBOX, X_OK) && f->tool && !find_tool(f->tool, prog, sizeof(prog)))
+		host = 1;
 	if (host) {
 		if (!f->tool)
 			return boot_err(err, errcap, -EOPNOTSUPP,
