@@ -122,6 +122,10 @@ struct boot_layout {
 /* The disks' partitions and filesystems (as boot_inspect sees them) and
  * the ext root if there is one. 0, -EINVAL, -ENOMEM. */
 int boot_layout(const char *const *disks, size_t n, struct boot_layout *out);
+/* The filesystem at [off, off + size) of fd into o->fs, uuid and label,
+ * as boot_layout probes a partition (for an LV). 0 or -errno. */
+int boot_probe_fs(int fd, unsigned long long off, unsigned long long size,
+		  struct boot_layout_vol *o);
 
 /* ---- the default boot entry ---------------------------------------- */
 
