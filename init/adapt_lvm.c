@@ -12,6 +12,7 @@
  * device at its extents instead. It never writes LVM metadata, activates
  * only what it read, and removes every device it made.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -225,6 +226,29 @@ static void dev_nodes_gone(const struct ax_lv *l)
 	unlink(p);
 }
 
+/* What the kernel lists under /sys/block/NODE/slaves: the tools in the
+ * chroot (dracut host-only, grub-probe) follow it to the PV. */
+static void slaves(const char *node, char *out, size_t cap)
+{
+	char p[64];
+	struct dirent *de;
+	size_t o = 0;
+	DIR *d;
+
+	snprintf(out, cap, "none");
+	snprintf(p, sizeof(p), "/sys/block/%s/slaves", node);
+	if (!(d = opendir(p)))
+		return;
+	while ((de = readdir(d)) && o + 2 < cap) {
+		if (de->d_name[0] == '.')
+			continue;
+		o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? " " : "", de->d_name);
+	}
+	if (o >= cap)
+		out[cap - 1] = 0;
+	closedir(d);
+}
+
 /* A new volume of the layout for the LV: its name, disk, filesystem. */
 static int add_vol(struct ax *x, int pv, const char *name, uint64_t start, uint64_t size)
 {
@@ -256,7 +280,7 @@ static void open_lv(struct ax *x, const struct pvctx *c, const struct lvm_vg *vg
 	const struct lvm_lv *lv = &vg->lvs[i];
 	const struct boot_layout_vol *pv = &x->lay->vol[c->pv];
 	uint64_t bytes = lv->extents * vg->extent_size;
-	char name[DM_NAME_LEN], uuid[DM_UUID_LEN], hb[24], dev[AX_DEV_MAX];
+	char name[DM_NAME_LEN], uuid[DM_UUID_LEN], hb[24], dev[AX_DEV_MAX], sl[64];
 	struct ax_lv *l;
 	dev_t d = 0;
 	int v, r, fd;
@@ -334,11 +358,13 @@ static void open_lv(struct ax *x, const struct pvctx *c, const struct lvm_vg *vg
 		boot_probe_fs(fd, 0, bytes, &x->lay->vol[v]);
 		close(fd);
 	}
+	slaves(l->node, sl, sizeof(sl));
 	ax_say(x, PROTO_PASS,
-	       "LVM: LV %s/%s (%s, %s) activated as %s (%s, dm-linear over %s, %u segment%s)",
+	       "LVM: LV %s/%s (%s, %s) activated as %s (%s, dm-linear over %s, %u segment%s; "
+	       "slaves %s)",
 	       vg->name, lv->name, x->lay->vol[v].fs[0] ? x->lay->vol[v].fs : "no filesystem",
 	       human(bytes, hb, sizeof(hb)), dev, l->node, c->pvname, lv->npieces,
-	       lv->npieces == 1 ? "" : "s");
+	       lv->npieces == 1 ? "" : "s", sl);
 }
 
 /* Every visible LV of the PV in volume v. */
