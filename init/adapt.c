@@ -773,7 +773,8 @@ int adapt_run(const struct adapt_req *q, struct proto_report *r)
 		v[i] = specs[i];
 	}
 	readiness(v, q->n, &before);
-	if (!q->force && !q->dry && before.verdict != BOOT_FAIL && !before.no_esp_fallback) {
+	if (!q->force && !q->dry && before.verdict != BOOT_FAIL && !before.no_esp_fallback &&
+	    !before.root_unread) {
 		for (i = 0; i < before.n; i++)
 			proto_report_add(r, (uint8_t)before.line[i].level, "%s",
 					 before.line[i].text);

@@ -49,6 +49,10 @@ struct boot_report {
 	 * the firmware has boot entries, but a new machine has none; adapt
 	 * acts on it as on a FAIL. */
 	int no_esp_fallback;
+	/* The root is on what this check does not read (XFS, btrfs, LVM,
+	 * LUKS): a WARN, not a proof that it boots; adapt, which opens
+	 * them, acts on it as on a FAIL. */
+	int root_unread;
 	struct boot_line line[BOOT_REPORT_LINES];
 };
 
