@@ -7,7 +7,7 @@
 #  1. The derived disk's initramfs lacks virtio_blk and has lvm
 #     (lsinitramfs in its own chroot).
 #  2. Host mode (ferry-init serve, a file-backed disk, `ferry adapt
-#     --dry-run --force`): the root LV is opened through a loop device at
+#     --dry-run`): the root LV is opened through a loop device at
 #     its extents, and the report says the tools would see a loop device.
 #  3. The live environment boots with ferry.mode=adapt on that disk: the
 #     root LV is activated as /dev/mapper/rhel-root (dm-linear over vda2,
@@ -83,7 +83,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$port" ] || q_fail "the receiver did not start: $(tail -n 3 "$Q_TMP/r.log")"
 sum=$(sha256sum <"$dst")
-q_ferry adapt --to "127.0.0.1:$port" --token "$token" --handoff poweroff --dry-run --force \
+q_ferry adapt --to "127.0.0.1:$port" --token "$token" --handoff poweroff --dry-run \
 	>"$Q_TMP/host.out" 2>&1 || q_fail "ferry adapt --dry-run exited $?: $(tail -n 5 "$Q_TMP/host.out")"
 wait "$rpid" || true
 hres() { grep -E 'PASS|WARN|FAIL' "$Q_TMP/host.out" | cut -c1-200; }
