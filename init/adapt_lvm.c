@@ -116,8 +116,8 @@ static int dm_remove(int ctl, const char *name)
 static int dm_table(int ctl, const char *name, const struct lvm_vg *vg, const struct lvm_lv *lv,
 		    dev_t pv, uint64_t pv_bytes, int ro)
 {
-	size_t size = sizeof(struct dm_ioctl) +
-		      lv->npieces * (sizeof(struct dm_target_spec) + DM_PARAMS_MAX);
+	size_t size =
+	    sizeof(struct dm_ioctl) + lv->npieces * (sizeof(struct dm_target_spec) + DM_PARAMS_MAX);
 	uint64_t sec = vg->extent_size / 512, next = 0;
 	struct dm_ioctl *io;
 	char *at;
@@ -140,8 +140,9 @@ static int dm_table(int ctl, const char *name, const struct lvm_vg *vg, const st
 		uint64_t off = vg->pe_start + p->pe * vg->extent_size;
 		size_t n;
 
-		if (p->lv_ext != next || p->count > vg->pe_count || p->pe > vg->pe_count - p->count ||
-		    off > pv_bytes || p->count * vg->extent_size > pv_bytes - off) {
+		if (p->lv_ext != next || p->count > vg->pe_count ||
+		    p->pe > vg->pe_count - p->count || off > pv_bytes ||
+		    p->count * vg->extent_size > pv_bytes - off) {
 			free(io);
 			return -ERANGE;
 		}
@@ -267,11 +268,11 @@ static int add_vol(struct ax *x, int pv, const char *name, uint64_t start, uint6
 }
 
 struct pvctx {
-	int pv;	      /* the PV's volume */
-	int ctl;      /* /dev/mapper/control, or -1: loop devices (host mode) */
-	dev_t pvdev;  /* the PV's block device, for the tables */
+	int pv;	     /* the PV's volume */
+	int ctl;     /* /dev/mapper/control, or -1: loop devices (host mode) */
+	dev_t pvdev; /* the PV's block device, for the tables */
 	char pvname[AX_DEV_MAX];
-	int diskfd;   /* the PV's disk, to probe a host-mode LV */
+	int diskfd; /* the PV's disk, to probe a host-mode LV */
 };
 
 /* One visible LV of vg: a dm device (or loop range) and a volume. */
@@ -306,13 +307,17 @@ static void open_lv(struct ax *x, const struct pvctx *c, const struct lvm_vg *vg
 		return;
 	}
 	{
+		/* The first run: where a host-mode loop device starts (dm_table
+		 * checks every run of a device-mapper table). */
 		const struct lvm_piece *p = &vg->pieces[lv->piece0];
 		uint64_t off = vg->pe_start + p->pe * vg->extent_size;
+		uint64_t len = p->count * vg->extent_size;
 
-		if (off > pv->size || bytes > pv->size - off) {
-			ax_say(x, PROTO_FAIL, "LVM: LV %s/%s: %" PRIu64 " bytes at %" PRIu64
-			       " run past %s's %llu bytes", vg->name, lv->name, bytes, off, pv->name,
-			       pv->size);
+		if (lv->npieces < 1 || off > pv->size || len > pv->size - off) {
+			ax_say(x, PROTO_FAIL,
+			       "LVM: LV %s/%s: %" PRIu64 " bytes at %" PRIu64
+			       " run past %s's %llu bytes",
+			       vg->name, lv->name, len, off, pv->name, pv->size);
 			return;
 		}
 		v = add_vol(x, c->pv, name, pv->start + off, bytes);
@@ -335,7 +340,8 @@ static void open_lv(struct ax *x, const struct pvctx *c, const struct lvm_vg *vg
 		       "LVM: LV %s/%s (%s, %s) opened as a loop device at its extents on %s "
 		       "(host mode, no device-mapper): the system's tools see a loop device, "
 		       "not LVM",
-		       vg->name, lv->name, x->lay->vol[v].fs[0] ? x->lay->vol[v].fs : "no filesystem",
+		       vg->name, lv->name,
+		       x->lay->vol[v].fs[0] ? x->lay->vol[v].fs : "no filesystem",
 		       human(bytes, hb, sizeof(hb)), pv->name);
 		return;
 	}
@@ -386,7 +392,7 @@ static void open_pv(struct ax *x, int v, struct lvm_vg *vg)
 	r = bm_lvm_read_pv(c.diskfd, pv->start, pv->size, vg, why, sizeof(why));
 	if (r <= 0) {
 		ax_say(x, r ? PROTO_FAIL : PROTO_WARN, "LVM: the PV %s: %s", pv->name,
-		       r == 0	      ? "in no VG; nothing to open"
+		       r == 0	       ? "in no VG; nothing to open"
 		       : r == -EUCLEAN ? why
 				       : strerror(-r));
 		goto out;
@@ -394,8 +400,8 @@ static void open_pv(struct ax *x, int v, struct lvm_vg *vg)
 	if (x->live) {
 		if ((r = ax_voldev(x, v, dev, sizeof(dev))) || stat(dev, &st) < 0 ||
 		    !S_ISBLK(st.st_mode)) {
-			ax_say(x, PROTO_FAIL, "LVM: the PV %s has no block device here: %s", pv->name,
-			       r ? strerror(-r) : dev);
+			ax_say(x, PROTO_FAIL, "LVM: the PV %s has no block device here: %s",
+			       pv->name, r ? strerror(-r) : dev);
 			goto out;
 		}
 		c.pvdev = st.st_rdev;

@@ -26,11 +26,11 @@
 
 /* An LV opened for adapting (adapt_lvm.c): one more volume of the layout. */
 struct ax_lv {
-	int vol;	   /* its index in lay->vol */
+	int vol; /* its index in lay->vol */
 	char vg[128], lv[128];
-	char dm[128];	   /* lvm's device-mapper name: "rhel-root", "ubuntu--vg-ubuntu--lv" */
-	char node[16];	   /* "dm-0" */
-	int active;	   /* a device-mapper device of ours, to remove */
+	char dm[128];  /* lvm's device-mapper name: "rhel-root", "ubuntu--vg-ubuntu--lv" */
+	char node[16]; /* "dm-0" */
+	int active;    /* a device-mapper device of ours, to remove */
 };
 
 /* One adapt run, in the child that owns its mount namespace. */
@@ -43,7 +43,8 @@ struct ax {
 	char root[96];		/* where the migrated root is mounted */
 	int root_vol, boot_vol, esp_vol;
 	char esp_dir[16]; /* where the ESP is mounted: "/boot/efi" or "/efi" */
-	char voldev[BOOT_LAYOUT_VOLS][AX_DEV_MAX]; /* "/dev/vda2", "/dev/loop3", "/dev/mapper/VG-LV" */
+	/* "/dev/vda2", "/dev/loop3", "/dev/mapper/VG-LV" */
+	char voldev[BOOT_LAYOUT_VOLS][AX_DEV_MAX];
 	char mounts[AX_MOUNTS_MAX][PATH_MAX];
 	size_t nmounts;
 	int loops[AX_LOOPS_MAX];
