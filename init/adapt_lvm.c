@@ -157,6 +157,10 @@ static int dm_table(int ctl, const char *name, const struct lvm_vg *vg, const st
 		at += n;
 		next += p->count;
 	}
+	if (next != lv->extents) {
+		free(io);
+		return -ERANGE; /* a hole: the LV is not all on this PV */
+	}
 	r = dm_call(ctl, DM_TABLE_LOAD, io);
 	free(io);
 	return r;
@@ -349,7 +353,10 @@ static void open_lv(struct ax *x, const struct pvctx *c, const struct lvm_vg *vg
 	r = dm_activate(c->ctl, name, uuid, vg, lv, c->pvdev, pv->size, x->dry, &d);
 	if (r) {
 		ax_say(x, PROTO_FAIL, "LVM: LV %s/%s could not be activated as %s: %s", vg->name,
-		       lv->name, name, r == -ERANGE ? "an extent outside the PV" : strerror(-r));
+		       lv->name, name,
+		       r == -ERANGE  ? "its extents do not map onto the PV"
+		       : r == -E2BIG ? "in more than 256 runs of extents (DM_TARGETS)"
+				     : strerror(-r));
 		x->nlv--;
 		x->lay->nvol--;
 		return;
