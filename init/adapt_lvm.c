@@ -32,45 +32,6 @@
 #define DM_TARGETS    256 /* runs of extents of one LV made into one table */
 #define DM_PARAMS_MAX 48  /* "259:65535 18446744073709551615" and padding */
 
-/* ---- names ---------------------------------------------------------------------- */
-
-/* lvm's device-mapper name: VG-LV, each '-' inside a name doubled. */
-static int dm_name(const char *vg, const char *lv, char *out, size_t cap)
-{
-	const char *parts[2] = {vg, lv};
-	size_t o = 0, i;
-	const char *p;
-
-	for (i = 0; i < 2; i++) {
-		if (i) {
-			if (o + 1 >= cap)
-				return -ENAMETOOLONG;
-			out[o++] = '-';
-		}
-		for (p = parts[i]; *p; p++) {
-			if (o + (*p == '-' ? 2 : 1) >= cap)
-				return -ENAMETOOLONG;
-			if (*p == '-')
-				out[o++] = '-';
-			out[o++] = *p;
-		}
-	}
-	out[o] = 0;
-	return 0;
-}
-
-/* A VG or LV name as it may appear in /dev: what lvm itself accepts. */
-static int name_ok(const char *s)
-{
-	if (!s[0] || s[0] == '-' || !strcmp(s, ".") || !strcmp(s, ".."))
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("+_.-", *s)))
-			return 0;
-	return 1;
-}
-
 /* ---- device-mapper ioctls ------------------------------------------------------- */
 
 static void dm_hdr(struct dm_ioctl *io, size_t size, const char *name, const char *uuid)
@@ -297,8 +258,7 @@ static void open_lv(struct ax *x, const struct pvctx *c, const struct lvm_vg *vg
 		       vg->name, lv->name, lv->type, lv->why[0] ? lv->why : "not linear");
 		return;
 	}
-	if (!name_ok(vg->name) || !name_ok(lv->name) ||
-	    dm_name(vg->name, lv->name, name, sizeof(name))) {
+	if (adapt_dm_name(vg->name, lv->name, name, sizeof(name))) {
 		ax_say(x, PROTO_FAIL, "LVM: LV %.64s/%.64s: a name lvm would not make a device of",
 		       vg->name, lv->name);
 		return;
