@@ -226,7 +226,11 @@ int ax_voldev(struct ax *x, int v, char *dev, size_t cap)
 		snprintf(dev, cap, "%s", x->voldev[v]);
 		return 0;
 	}
-	if (vol->number == 0 && is_blk(disk)) {
+	if (vol->number < 0) {
+		/* An LV in host mode: its one run of extents (adapt_lvm.c). */
+		if ((r = loop_over(x, disk, vol->start, vol->size, dev, cap)))
+			return r;
+	} else if (vol->number == 0 && is_blk(disk)) {
 		snprintf(dev, cap, "%s", disk);
 	} else if (is_blk(disk)) {
 		snprintf(dev, cap, "/dev/%s", vol->name);
@@ -288,7 +292,7 @@ static int real_dir(struct ax *x, const char *rel, char *out, size_t cap)
 int ax_mount_vol(struct ax *x, int v, const char *dir, const char *extra)
 {
 	const struct boot_layout_vol *vol = &x->lay->vol[v];
-	char dev[64], data[160];
+	char dev[AX_DEV_MAX], data[160];
 	const char *ro = x->dry ? ro_opts(vol->fs) : NULL;
 	int r;
 
@@ -347,7 +351,7 @@ static int find_root(struct ax *x, char *subvol, size_t cap)
 	mkdir(probe, 0700);
 	for (v = 0; v < (int)x->lay->nvol; v++) {
 		const char *fs = x->lay->vol[v].fs;
-		char dev[64], sv[32] = "";
+		char dev[AX_DEV_MAX], sv[32] = "";
 
 		if (strcmp(fs, "xfs") && strcmp(fs, "btrfs") && strncmp(fs, "ext", 3))
 			continue;
@@ -401,10 +405,12 @@ static void disk_links(struct ax *x)
 		const char *names[4] = {NULL, v->uuid, v->partuuid, v->label};
 		char dn[72];
 
-		snprintf(dn, sizeof(dn), "/dev/%s", v->name);
+		const char *node = ax_lvm_node(x, (int)i);
+
+		snprintf(dn, sizeof(dn), "/dev/%s", node ? node : v->name);
 		if (!is_blk(dn) || !strcmp(v->fs, "LVM2_member") || !strcmp(v->fs, "crypto_LUKS"))
 			continue;
-		snprintf(target, sizeof(target), "../../%s", v->name);
+		snprintf(target, sizeof(target), "../../%s", node ? node : v->name);
 		for (k = 1; k < 4; k++)
 			if (d[k] >= 0 && names[k][0] && !strchr(names[k], '/') &&
 			    names[k][0] != '.')
@@ -627,7 +633,7 @@ static void mount_fstab(struct ax *x, const char *fstab, size_t len)
 				ax_say(
 				    x, strstr(e.opts, "nofail") ? PROTO_WARN : PROTO_FAIL,
 				    "fstab: %s (%s) is no filesystem on these disks; not mounted "
-				    "for adapting (LVM, RAID and encrypted volumes are not)",
+				    "for adapting (RAID and encrypted volumes are not)",
 				    e.spec, e.file);
 				break;
 			}
@@ -663,6 +669,7 @@ static void adapt_child(struct ax *x)
 		ax_say(x, PROTO_FAIL, "no mount namespace of its own: %s", strerror(errno));
 		return;
 	}
+	ax_lvm_open(x);
 	root = find_root(x, subvol, sizeof(subvol));
 	if (root < 0) {
 		size_t i;
@@ -674,8 +681,10 @@ static void adapt_child(struct ax *x)
 		ax_say(x, PROTO_FAIL,
 		       "no root filesystem (/etc/fstab and an init) on ext2/3/4, "
 		       "xfs or btrfs%s",
-		       lvm ? "; the root may be on LVM or LUKS, which adapt cannot open yet" : "");
-		return;
+		       lvm ? "; the root may be on LUKS (adapt cannot open it) or in an LV not "
+			     "opened above"
+			   : "");
+		goto out;
 	}
 	snprintf(x->root, sizeof(x->root), "%s/root", x->work);
 	mkdir(x->root, 0700);
@@ -725,6 +734,7 @@ out:
 	unmount_all(x);
 	while (x->nloops > 0)
 		close(x->loops[--x->nloops]);
+	ax_lvm_close(x);
 }
 
 /* ---- the phase ------------------------------------------------------------------------ */
@@ -763,7 +773,8 @@ int adapt_run(const struct adapt_req *q, struct proto_report *r)
 		v[i] = specs[i];
 	}
 	readiness(v, q->n, &before);
-	if (!q->force && !q->dry && before.verdict != BOOT_FAIL && !before.no_esp_fallback) {
+	if (!q->force && !q->dry && before.verdict != BOOT_FAIL && !before.no_esp_fallback &&
+	    !before.root_unread) {
 		for (i = 0; i < before.n; i++)
 			proto_report_add(r, (uint8_t)before.line[i].level, "%s",
 					 before.line[i].text);
@@ -817,6 +828,7 @@ int adapt_run(const struct adapt_req *q, struct proto_report *r)
 	if (pid > 0)
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
+	ax_lvm_close(x); /* what a killed child left */
 	sync();
 	/* The partitions were written through their own devices; the whole
 	 * disk's page cache (read by the report before, by kexec after) is

@@ -92,6 +92,8 @@ int ax_vol_by_spec(const struct ax *x, const char *spec)
 		}
 		return hit;
 	}
+	if ((hit = ax_lvm_vol(x, spec)) >= 0)
+		return hit;
 	if (!strncmp(spec, "/dev/", 5) && adapt_split_dev(spec + 5, disk, sizeof(disk), &part) &&
 	    (d = old_disk(x, disk)) >= 0)
 		return vol_of(x, d, part);

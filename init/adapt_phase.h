@@ -21,6 +21,17 @@
 #define AX_MOUNTS_MAX 24
 #define AX_LOOPS_MAX  16
 #define AX_OLD_MAX    16
+#define AX_LVS_MAX    32
+#define AX_DEV_MAX    160 /* "/dev/mapper/" and a device-mapper name */
+
+/* An LV opened for adapting (adapt_lvm.c): one more volume of the layout. */
+struct ax_lv {
+	int vol; /* its index in lay->vol */
+	char vg[128], lv[128];
+	char dm[128];  /* lvm's device-mapper name: "rhel-root", "ubuntu--vg-ubuntu--lv" */
+	char node[16]; /* "dm-0" */
+	int active;    /* a device-mapper device of ours, to remove */
+};
 
 /* One adapt run, in the child that owns its mount namespace. */
 struct ax {
@@ -32,7 +43,8 @@ struct ax {
 	char root[96];		/* where the migrated root is mounted */
 	int root_vol, boot_vol, esp_vol;
 	char esp_dir[16]; /* where the ESP is mounted: "/boot/efi" or "/efi" */
-	char voldev[BOOT_LAYOUT_VOLS][64];
+	/* "/dev/vda2", "/dev/loop3", "/dev/mapper/VG-LV" */
+	char voldev[BOOT_LAYOUT_VOLS][AX_DEV_MAX];
 	char mounts[AX_MOUNTS_MAX][PATH_MAX];
 	size_t nmounts;
 	int loops[AX_LOOPS_MAX];
@@ -51,6 +63,9 @@ struct ax {
 	int grub_old;	   /* a grub configuration named old devices */
 	char grub_cfg[64]; /* the one edited, relative to the root */
 	struct adapt_notes notes;
+	/* in the shared mapping: the parent removes what a killed child left */
+	struct ax_lv lv[AX_LVS_MAX];
+	size_t nlv;
 };
 
 /* ---- files of the migrated root (adapt_fs.c) ---- */
@@ -108,6 +123,18 @@ int ax_map(void *arg, const char *dev, char *out, size_t cap);
 /* The block device of vol v (a partition node or a loop device). */
 int ax_voldev(struct ax *x, int v, char *dev, size_t cap);
 int ax_mount_vol(struct ax *x, int v, const char *dir, const char *extra);
+
+/* ---- LVM (adapt_lvm.c) ---- */
+/* Every linear LV of every PV on the disks as one more volume: a
+ * device-mapper device in the live environment, a loop range in host
+ * mode; a report line each, FAIL for what cannot be opened. */
+void ax_lvm_open(struct ax *x);
+/* Removes the device-mapper devices ax_lvm_open made (again: a no-op). */
+void ax_lvm_close(struct ax *x);
+/* The volume of /dev/mapper/VG-LV or /dev/VG/LV, or -1. */
+int ax_lvm_vol(const struct ax *x, const char *path);
+/* "dm-0" for an activated LV's volume, else NULL. */
+const char *ax_lvm_node(const struct ax *x, int v);
 
 /* 1 and rel ("/usr/sbin/dracut") when the root has the tool. */
 int ax_tool(struct ax *x, const char *name, char *rel, size_t cap);

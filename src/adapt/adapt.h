@@ -208,6 +208,14 @@ int adapt_interfaces(const char *in, size_t len, struct adapt_net *n, struct ada
  */
 int adapt_split_dev(const char *name, char *disk, size_t cap, int *part);
 
+/*
+ * lvm's device-mapper name of LV lv in VG vg: "VG-LV" with each '-'
+ * inside a name doubled ("ubuntu-vg", "ubuntu-lv" ->
+ * "ubuntu--vg-ubuntu--lv"), as /dev/mapper shows it. 0, -EINVAL for a
+ * name lvm would not accept, -ENAMETOOLONG past cap (DM_NAME_LEN: 128).
+ */
+int adapt_dm_name(const char *vg, const char *lv, char *out, size_t cap);
+
 /* ---- a line walker (also for the callers' own reading of fstab) ---------- */
 
 struct adapt_line {

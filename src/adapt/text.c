@@ -458,3 +458,40 @@ int adapt_split_dev(const char *name, char *disk, size_t cap, int *part)
 	disk[e] = 0;
 	return 1;
 }
+
+/* A VG or LV name lvm accepts: [a-zA-Z0-9+_.-], not "-..", ".", "..". */
+static int lvm_name_ok(const char *s)
+{
+	if (!s[0] || s[0] == '-' || !strcmp(s, ".") || !strcmp(s, ".."))
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("+_.-", *s))
+			return 0;
+	return 1;
+}
+
+int adapt_dm_name(const char *vg, const char *lv, char *out, size_t cap)
+{
+	const char *parts[2] = {vg, lv};
+	size_t o = 0, i;
+	const char *p;
+
+	if (!cap || !lvm_name_ok(vg) || !lvm_name_ok(lv))
+		return -EINVAL;
+	for (i = 0; i < 2; i++) {
+		if (i) {
+			if (o + 1 >= cap)
+				return -ENAMETOOLONG;
+			out[o++] = '-';
+		}
+		for (p = parts[i]; *p; p++) {
+			if (o + (*p == '-' ? 2 : 1) >= cap)
+				return -ENAMETOOLONG;
+			if (*p == '-')
+				out[o++] = '-';
+			out[o++] = *p;
+		}
+	}
+	out[o] = 0;
+	return 0;
+}

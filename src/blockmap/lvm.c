@@ -584,6 +584,46 @@ out:
 	return r;
 }
 
+/*
+ * The VG of the PV at [off, off + size) of fd, for a caller that
+ * activates its LVs (ferry-init's adapt phase): the same label, metadata
+ * area and text checks as the volume reader, nothing marked.
+ */
+int bm_lvm_read_pv(int fd, uint64_t off, uint64_t size, struct lvm_vg *vg, char *why,
+		   size_t whycap)
+{
+	uint8_t head[LVM_LABEL_SCAN];
+	struct lvm_vg *tmp;
+	struct lvm_label l;
+	struct bm_seg seg;
+	struct bm_vol v;
+	size_t i;
+	int r;
+
+	memset(vg, 0, sizeof(*vg));
+	if (size < LVM_LABEL_SCAN)
+		return bm_why(why, whycap, "the PV has only %" PRIu64 " bytes", size);
+	bm_vol_linear(&v, &seg, fd, off, size, NULL, "PV");
+	r = bm_vol_read(&v, head, sizeof(head), 0);
+	if (r)
+		return r;
+	r = bm_lvm_label(head, sizeof(head), &l, why, whycap);
+	if (r <= 0)
+		return r ? r : bm_why(why, whycap, "no LVM2 label in sectors 0-3");
+	for (i = 0; i < l.nmda; i++)
+		if (l.mda[i].off >= size || l.mda[i].size > size - l.mda[i].off)
+			return bm_why(why, whycap,
+				      "metadata area %" PRIu64 "+%" PRIu64
+				      " runs past the PV's %" PRIu64 " bytes",
+				      l.mda[i].off, l.mda[i].size, size);
+	tmp = calloc(1, sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	r = read_vg(&v, &l, vg, tmp, why, whycap);
+	free(tmp);
+	return r;
+}
+
 static const char *const lvm_types[] = {"LVM2_member", NULL};
 
 const struct bm_reader bm_reader_lvm = {

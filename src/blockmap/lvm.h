@@ -1,9 +1,10 @@
 /*
- * lvm.h - private to src/blockmap (and its unit tests and fuzz target):
- * the LVM2 on-disk pieces as pure functions over bytes (the label and PV
+ * lvm.h - private to src/blockmap (and its unit tests and fuzz target,
+ * and ferry-init's adapt phase, which activates LVs from this model): the
+ * LVM2 on-disk pieces as pure functions over bytes (the label and PV
  * header, the metadata area header, the VG text) and the model of one VG
  * as seen from one PV. lvm.c does the I/O and the marking; nothing here
- * reads a disk.
+ * reads a disk but bm_lvm_read_pv.
  */
 #ifndef FERRY_BLOCKMAP_LVM_H
 #define FERRY_BLOCKMAP_LVM_H
@@ -142,5 +143,13 @@ int bm_lvm_locate(const char *text, size_t len, const char *pv_uuid, struct lvm_
  */
 int bm_lvm_dm_lookup(const char *root, const char *vg_uuid, const char *lv_uuid, char *dmname,
 		     size_t dmcap, char *mnt, size_t mntcap);
+
+/*
+ * The newest VG text of the PV at [off, off + size) of fd, parsed into
+ * vg (as bm_lvm_parse fills it; every extent checked against size). 1,
+ * 0 when the PV is in no VG, -EUCLEAN with why, or -errno.
+ */
+int bm_lvm_read_pv(int fd, uint64_t off, uint64_t size, struct lvm_vg *vg, char *why,
+		   size_t whycap);
 
 #endif

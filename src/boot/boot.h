@@ -49,6 +49,10 @@ struct boot_report {
 	 * the firmware has boot entries, but a new machine has none; adapt
 	 * acts on it as on a FAIL. */
 	int no_esp_fallback;
+	/* The root is on what this check does not read (XFS, btrfs, LVM,
+	 * LUKS): a WARN, not a proof that it boots; adapt, which opens
+	 * them, acts on it as on a FAIL. */
+	int root_unread;
 	struct boot_line line[BOOT_REPORT_LINES];
 };
 
@@ -122,6 +126,10 @@ struct boot_layout {
 /* The disks' partitions and filesystems (as boot_inspect sees them) and
  * the ext root if there is one. 0, -EINVAL, -ENOMEM. */
 int boot_layout(const char *const *disks, size_t n, struct boot_layout *out);
+/* The filesystem at [off, off + size) of fd into o->fs, uuid and label,
+ * as boot_layout probes a partition (for an LV). 0 or -errno. */
+int boot_probe_fs(int fd, unsigned long long off, unsigned long long size,
+		  struct boot_layout_vol *o);
 
 /* ---- the default boot entry ---------------------------------------- */
 

@@ -815,6 +815,7 @@ int boot_inspect(const char *const *disks, size_t n, struct boot_report *r)
 			    c->vol[i].fs == BOOT_FS_LVM || c->vol[i].fs == BOOT_FS_LUKS)
 				other = 1;
 		/* A root ferry cannot read is unknown, not absent. */
+		r->root_unread = other;
 		boot_say(r, other ? BOOT_WARN : BOOT_FAIL, "root filesystem: %s%s", err,
 			 other
 			     ? "; unknown: the root may be on xfs, btrfs, LVM or LUKS, which this "

@@ -650,6 +650,30 @@ static int probe_vol(int fd, struct boot_vol *v, uint8_t *buf)
 	return 0;
 }
 
+/* The filesystem at [off, off + size) of fd into o's fs, uuid and label
+ * (a volume no partition table lists: an LV). 0, -ENOMEM or -errno. */
+int boot_probe_fs(int fd, unsigned long long off, unsigned long long size,
+		  struct boot_layout_vol *o)
+{
+	struct boot_vol v;
+	uint8_t *buf = malloc(PROBE_LEN);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	memset(&v, 0, sizeof(v));
+	v.start = off;
+	v.size = size;
+	r = probe_vol(fd, &v, buf);
+	free(buf);
+	if (r)
+		return r;
+	snprintf(o->fs, sizeof(o->fs), "%s", v.fs ? boot_fs_name(v.fs) : "");
+	snprintf(o->uuid, sizeof(o->uuid), "%s", v.uuid);
+	snprintf(o->label, sizeof(o->label), "%s", v.label);
+	return 0;
+}
+
 static int spec_name(const char *spec, char *name, size_t cap, const char **path)
 {
 	const char *eq = strchr(spec, '='), *base;

@@ -921,6 +921,40 @@ static void test_split(void)
 	}
 }
 
+static void test_dm_name(void)
+{
+	static const struct {
+		const char *vg, *lv, *want; /* want NULL: refused */
+	} t[] = {
+	    {"rhel", "root", "rhel-root"},
+	    {"ubuntu-vg", "ubuntu-lv", "ubuntu--vg-ubuntu--lv"},
+	    {"vg--x", "a-", "vg----x-a--"},
+	    {"cl_host", "home.1+", "cl_host-home.1+"},
+	    {"vg", "", NULL},
+	    {"-vg", "root", NULL},
+	    {"vg", "..", NULL},
+	    {"vg", "a/b", NULL},
+	    {"vg", "a b", NULL},
+	};
+	char name[128], small[8];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = adapt_dm_name(t[i].vg, t[i].lv, name, sizeof(name));
+
+		if (t[i].want)
+			ok(r == 0 && !strcmp(name, t[i].want), "dm name %s/%s: %s", t[i].vg,
+			   t[i].lv, t[i].want);
+		else
+			ok(r == -EINVAL, "dm name %s/%s: refused (%d)", t[i].vg, t[i].lv, r);
+	}
+	is_int(adapt_dm_name("rhel", "root", small, sizeof(small)), -ENAMETOOLONG,
+	       "dm name: 9 characters do not fit 8 bytes");
+	is_int(adapt_dm_name("a-b", "c", small, 6), -ENAMETOOLONG,
+	       "dm name: a doubled '-' counts twice");
+	is_int(adapt_dm_name("a-b", "c", small, 7), 0, "dm name: a--b-c fits 7 bytes");
+}
+
 static void test_modules_list(void)
 {
 	static const char *const mods[] = {"virtio_blk", "virtio_pci", "nvme", NULL};
@@ -1004,6 +1038,7 @@ int main(void)
 	test_interfaces();
 	test_static();
 	test_split();
+	test_dm_name();
 	test_modules_list();
 	test_names();
 	test_esp();

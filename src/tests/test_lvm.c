@@ -10,7 +10,8 @@
  * whole); metadata in a wrapped circular buffer; damaged labels, headers
  * and VG text (bad CRC, an extent out of range, a truncated section,
  * deep nesting, overlaps, random flips) refused; the device-mapper
- * lookup of a mounted LV on a fake sysfs tree. Needs root, lvm2 and
+ * lookup of a mounted LV on a fake sysfs tree; bm_lvm_read_pv (what adapt
+ * activates LVs from) against the text parsed by hand. Needs root, lvm2 and
  * xfsprogs; skips otherwise.
  */
 #include <errno.h>
@@ -791,6 +792,46 @@ static void case_dm(void)
 	   "no sysfs: not active");
 }
 
+/* ---- bm_lvm_read_pv: what adapt activates from ------------------------ */
+
+static void case_read_pv(void)
+{
+	uint64_t pv_off = man_u64("pv_off"), pv_size = man_u64("pv_size");
+	struct lvm_vg *vg = calloc(1, sizeof(*vg));
+	char why[256] = "";
+	int fd = open(IMG, O_RDONLY), r;
+
+	if (!vg || fd < 0) {
+		ok(0, "bm_lvm_read_pv: %s", fd < 0 ? "the image" : "memory");
+		free(vg);
+		return;
+	}
+	{
+		struct lvm_label l;
+		size_t len = 0;
+		char *text = vg_text(IMG, pv_off, &l, &len);
+
+		r = text ? bm_lvm_parse(text, len, l.pv_uuid, pv_size, &VG, why, sizeof(why)) : -1;
+		free(text);
+		ok(r == 0, "the VG text parsed by hand again: %d %s", r, why);
+	}
+	r = bm_lvm_read_pv(fd, pv_off, pv_size, vg, why, sizeof(why));
+	ok(r == 1, "bm_lvm_read_pv reads the VG from the disk: %d %s", r, why);
+	ok(!strcmp(vg->name, VG.name) && vg->seqno == VG.seqno && vg->nlvs == VG.nlvs &&
+	       vg->npieces == VG.npieces && vg->pe_start == VG.pe_start &&
+	       !memcmp(vg->pieces, VG.pieces, VG.npieces * sizeof(VG.pieces[0])),
+	   "the same VG as the text parsed by hand: %s seqno %" PRIu64 ", %zu LVs, %zu runs",
+	   vg->name, vg->seqno, vg->nlvs, vg->npieces);
+	/* A PV shorter than its extents: refused, nothing to activate. */
+	r = bm_lvm_read_pv(fd, pv_off, pv_size / 2, vg, why, sizeof(why));
+	ok(r == -EUCLEAN && strstr(why, "do not fit"), "a PV half its size is refused: %d %s", r,
+	   why);
+	r = bm_lvm_read_pv(fd, pv_off + 512 * 1024, pv_size - 512 * 1024, vg, why, sizeof(why));
+	ok(r == -EUCLEAN, "no label where the PV is not: %d %s", r, why);
+	close(fd);
+	free(vg);
+}
+
 int main(void)
 {
 	char v[256];
@@ -817,6 +858,7 @@ int main(void)
 		goto out;
 	}
 	case_parse();
+	case_read_pv();
 	case_map();
 	case_damaged_disk();
 	case_wrap();
