@@ -1,6 +1,6 @@
 /*
- * fsimg.h - what the filesystem reader tests (test_xfs.c, test_fat.c)
- * share: running the real tools, loop devices at a partition's offset
+ * fsimg.h - what the filesystem reader tests (test_blockmap.c,
+ * test_xfs.c, test_fat.c) share: running the real tools, loop devices at a partition's offset
  * (detached and unmounted at exit whatever failed), and bm_probe with
  * its warnings captured. Included once per test program after tap.h.
  */
@@ -28,6 +28,7 @@
 static char T[64];		 /* the temp dir */
 static struct bm_disk D;	 /* large: not on the stack */
 static char ERR[512], LOG[8192]; /* last bm_probe's err and stderr */
+static int QUIET;		 /* no stderr notes (loops over random input) */
 static char LOOPS[FS_MAX_LOOPS][32], MNTS[FS_MAX_LOOPS][96];
 
 
@@ -130,7 +131,7 @@ static __attribute__((unused)) int probe(const char *path, uint32_t chunk)
 	n = pread(fd, LOG, sizeof(LOG) - 1, 0);
 	LOG[n > 0 ? n : 0] = 0;
 	close(fd);
-	if (LOG[0])
+	if (LOG[0] && !QUIET)
 		note("stderr: %.*s", (int)strcspn(LOG, "\n"), LOG);
 	return r;
 }

@@ -22,51 +22,10 @@
 #include "blockmap/blockmap.h"
 #include "common/common.h"
 #include "tests/tap.h"
+#include "tests/fsimg.h"
 #include "tests/shell.h"
 
-#define MiB ((uint64_t)1024 * 1024)
 #define SEC ((uint64_t)512)
-
-static char T[64];		 /* the temp dir */
-static struct bm_disk D;	 /* 30 KB: not on the stack */
-static char ERR[512], LOG[8192]; /* last bm_probe's err and stderr */
-static int QUIET;		 /* no stderr notes (the random MBR loop) */
-
-/* bm_probe with its stderr (the warnings) captured into LOG. */
-static int probe(const char *path, uint32_t chunk)
-{
-	char lp[128];
-	int saved, fd, r;
-	ssize_t n;
-
-	snprintf(lp, sizeof(lp), "%s/stderr.log", T);
-	fflush(stderr);
-	saved = dup(2);
-	fd = open(lp, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (saved < 0 || fd < 0)
-		return -EIO;
-	dup2(fd, 2);
-	r = bm_probe(path, chunk, &D, ERR, sizeof(ERR));
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fd, LOG, sizeof(LOG) - 1, 0);
-	LOG[n > 0 ? n : 0] = 0;
-	close(fd);
-	if (LOG[0] && !QUIET)
-		note("stderr: %.*s", (int)strcspn(LOG, "\n"), LOG);
-	return r;
-}
-
-static const struct bm_part *part(int number)
-{
-	size_t i;
-
-	for (i = 0; i < D.nparts; i++)
-		if (D.parts[i].number == number)
-			return &D.parts[i];
-	return NULL;
-}
 
 /* Set chunks among those fully inside [lo, hi). */
 static uint64_t set_inside(uint64_t lo, uint64_t hi)
@@ -76,11 +35,6 @@ static uint64_t set_inside(uint64_t lo, uint64_t hi)
 	for (i = (lo + D.chunk - 1) / D.chunk; (i + 1) * D.chunk <= hi && i < D.nchunks; i++)
 		n += bm_test(&D, i);
 	return n;
-}
-
-static int marked(uint64_t off)
-{
-	return off < D.size && bm_test(&D, off / D.chunk);
 }
 
 /* ---- e2fsprogs' own view of a filesystem --------------------------- */
