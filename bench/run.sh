@@ -567,6 +567,24 @@ IMG7=$W/c7.img      # case 7: XFS with files, more written and deleted
 IMG10=$W/c10.img    # case 10: btrfs with files, more written and deleted
 DST=$W/dst.img
 
+# ---- the plaintext contenders every used-block case runs -------------------------
+# partclone_nc LB TOOL IMG: TOOL's image through nc, restored by TOOL -r.
+partclone_nc() {
+	local p
+	p=$(free_port)
+	pipe_run "$1" "$2 -q -c -s '$3' -o - -L '$1.pc.log' 2>'$1.send.err' | nc -N 127.0.0.1 \$PPORT" \
+		"nc -l -d 127.0.0.1 $p | $2 -q -r -s - -O '$DST' -L '$1.pr.log'" "$p"
+}
+# dd_nc LB IMG [CONV]: the whole disk through nc; CONV adds to dd's
+# notrunc (sparse: the destination's zeros stay holes, as a fresh disk's
+# would read).
+dd_nc() {
+	local p
+	p=$(free_port)
+	pipe_run "$1" "dd if='$2' bs=1M status=none | nc -N 127.0.0.1 \$PPORT" \
+		"nc -l -d 127.0.0.1 $p | dd of='$DST' bs=1M iflag=fullblock conv=${3:+$3,}notrunc status=none" "$p"
+}
+
 # ---- case 1: full copy of incompressible data --------------------------------
 LABEL[c1_ferry]="ferry"
 run_c1_ferry() { ferry_run "$1" migrate "$IMG1" "$DST"; }
@@ -575,12 +593,7 @@ check_c1_ferry() { same "$IMG1" "$DST" && at_least "wire bytes" "$R_UP" "$C1_BYT
 
 LABEL[c1_nc]="dd | nc (plaintext)"
 prep_c1_nc() { fresh "$DST" "$C1_BYTES"; }
-run_c1_nc() {
-	local p
-	p=$(free_port)
-	pipe_run "$1" "dd if='$IMG1' bs=1M status=none | nc -N 127.0.0.1 \$PPORT" \
-		"nc -l -d 127.0.0.1 $p | dd of='$DST' bs=1M iflag=fullblock conv=notrunc status=none" "$p"
-}
+run_c1_nc() { dd_nc "$1" "$IMG1"; }
 check_c1_nc() { check_c1_ferry; }
 
 LABEL[c1_ssh]="dd | ssh aes128-gcm"
@@ -663,12 +676,7 @@ check_c2_ferry() { fsck_ok "$DST" && same "$IMG2" "$DST" && at_least "wire bytes
 
 LABEL[c2_partclone]="partclone.ext4 | nc | partclone -r"
 prep_c2_partclone() { fresh "$DST" "$C2_BYTES"; }
-run_c2_partclone() {
-	local p
-	p=$(free_port)
-	pipe_run "$1" "partclone.ext4 -q -c -s '$IMG2' -o - -L '$1.pc.log' 2>'$1.send.err' | nc -N 127.0.0.1 \$PPORT" \
-		"nc -l -d 127.0.0.1 $p | partclone.ext4 -q -r -s - -O '$DST' -L '$1.pr.log'" "$p"
-}
+run_c2_partclone() { partclone_nc "$1" partclone.ext4 "$IMG2"; }
 check_c2_partclone() { check_c2_ferry; }
 
 LABEL[c2_bmap]="bmaptool create + copy (local, no network)"
@@ -728,23 +736,11 @@ check_c7_ferry() {
 }
 LABEL[c7_partclone]="partclone.xfs | nc | partclone -r"
 prep_c7_partclone() { fresh "$DST" "$C7_BYTES"; }
-run_c7_partclone() {
-	local p
-	p=$(free_port)
-	pipe_run "$1" "partclone.xfs -q -c -s '$IMG7' -o - -L '$1.pc.log' 2>'$1.send.err' | nc -N 127.0.0.1 \$PPORT" \
-		"nc -l -d 127.0.0.1 $p | partclone.xfs -q -r -s - -O '$DST' -L '$1.pr.log'" "$p"
-}
+run_c7_partclone() { partclone_nc "$1" partclone.xfs "$IMG7"; }
 check_c7_partclone() { xfs_ok "$DST"; }
 LABEL[c7_nc]="dd | nc (whole disk, plaintext)"
 prep_c7_nc() { fresh "$DST" "$C7_BYTES"; }
-run_c7_nc() {
-	local p
-	p=$(free_port)
-	# conv=sparse: the destination's zeros stay holes (tmpfs memory), as
-	# a fresh disk's would read.
-	pipe_run "$1" "dd if='$IMG7' bs=1M status=none | nc -N 127.0.0.1 \$PPORT" \
-		"nc -l -d 127.0.0.1 $p | dd of='$DST' bs=1M iflag=fullblock conv=sparse,notrunc status=none" "$p"
-}
+run_c7_nc() { dd_nc "$1" "$IMG7" sparse; }
 check_c7_nc() { same "$IMG7" "$DST"; }
 for id in c7_ferry c7_partclone c7_nc; do eval "post_$id() { post_rm; }"; done
 
@@ -779,21 +775,11 @@ check_c10_ferry() {
 }
 LABEL[c10_partclone]="partclone.btrfs | nc | partclone -r"
 prep_c10_partclone() { fresh "$DST" "$C10_BYTES"; }
-run_c10_partclone() {
-	local p
-	p=$(free_port)
-	pipe_run "$1" "partclone.btrfs -q -c -s '$IMG10' -o - -L '$1.pc.log' 2>'$1.send.err' | nc -N 127.0.0.1 \$PPORT" \
-		"nc -l -d 127.0.0.1 $p | partclone.btrfs -q -r -s - -O '$DST' -L '$1.pr.log'" "$p"
-}
+run_c10_partclone() { partclone_nc "$1" partclone.btrfs "$IMG10"; }
 check_c10_partclone() { btrfs_ok "$DST"; }
 LABEL[c10_nc]="dd | nc (whole disk, plaintext)"
 prep_c10_nc() { fresh "$DST" "$C10_BYTES"; }
-run_c10_nc() {
-	local p
-	p=$(free_port)
-	pipe_run "$1" "dd if='$IMG10' bs=1M status=none | nc -N 127.0.0.1 \$PPORT" \
-		"nc -l -d 127.0.0.1 $p | dd of='$DST' bs=1M iflag=fullblock conv=sparse,notrunc status=none" "$p"
-}
+run_c10_nc() { dd_nc "$1" "$IMG10" sparse; }
 check_c10_nc() { same "$IMG10" "$DST"; }
 for id in c10_ferry c10_partclone c10_nc; do eval "post_$id() { post_rm; }"; done
 
