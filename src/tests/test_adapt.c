@@ -60,6 +60,18 @@ static int same(const char *got, const char *want, const char *name)
 	return r;
 }
 
+
+/* The policy of --adapt-ip 192.0.2.10/24,gw=192.0.2.1,dns=192.0.2.53 with
+ * eth0 as the new primary NIC. */
+static void static_net(struct adapt_net *n)
+{
+	memset(n, 0, sizeof(*n));
+	snprintf(n->primary, sizeof(n->primary), "eth0");
+	n->to_dhcp = 1;
+	snprintf(n->st_addr, sizeof(n->st_addr), "192.0.2.10/24");
+	snprintf(n->st_gw, sizeof(n->st_gw), "192.0.2.1");
+	snprintf(n->st_dns, sizeof(n->st_dns), "192.0.2.53");
+}
 static void test_fstab(void)
 {
 	/* Debian 12 on VMware, as the installer wrote it (by device). */
@@ -455,12 +467,7 @@ static void test_nm_static(void)
 					"\n[ipv4]\naddress1=10.1.0.5/16\nmethod=manual\n";
 	struct adapt_net n;
 
-	memset(&n, 0, sizeof(n));
-	snprintf(n.primary, sizeof(n.primary), "eth0");
-	n.to_dhcp = 1;
-	snprintf(n.st_addr, sizeof(n.st_addr), "192.0.2.10/24");
-	snprintf(n.st_gw, sizeof(n.st_gw), "192.0.2.1");
-	snprintf(n.st_dns, sizeof(n.st_dns), "192.0.2.53");
+	static_net(&n);
 	reset();
 	is_int(adapt_nm_keyfile(dhcp, strlen(dhcp), &n, &out, &notes), 4,
 	       "nm static over auto: 4 changes");
@@ -834,12 +841,7 @@ static void test_static(void)
 					 "DNS1=192.0.2.53\n";
 	struct adapt_net n;
 
-	memset(&n, 0, sizeof(n));
-	snprintf(n.primary, sizeof(n.primary), "eth0");
-	n.to_dhcp = 1;
-	snprintf(n.st_addr, sizeof(n.st_addr), "192.0.2.10/24");
-	snprintf(n.st_gw, sizeof(n.st_gw), "192.0.2.1");
-	snprintf(n.st_dns, sizeof(n.st_dns), "192.0.2.53");
+	static_net(&n);
 	reset();
 	is_int(adapt_interfaces(ifdhcp, strlen(ifdhcp), &n, &out, &notes), 1,
 	       "interfaces static: 1 change");
