@@ -44,6 +44,21 @@ h_wait_serve() {
 	return "$rc"
 }
 
+# h_copy_unadapted SRC DST: migrates SRC into a fresh 3 GiB DST without
+# --adapt (the agent's output in $Q_TMP/mig.out) and asserts that the
+# destination's readiness report FAILs virtio_blk: the adapt cases' "it
+# would not boot as copied".
+h_copy_unadapted() {
+	truncate -s 3G "$2"
+	h_serve "vda=$2"
+	q_ferry migrate --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$1=vda" --ignore-check \
+		--handoff poweroff --state-dir "$Q_TMP/st" >"$Q_TMP/mig.out" 2>&1 ||
+		q_fail "ferry migrate exited $?: $(tail -n 5 "$Q_TMP/mig.out")"
+	h_wait_serve || true
+	grep -q 'FAIL  virtio_blk: a module in kernel .* not in initramfs' "$Q_TMP/mig.out" ||
+		q_fail "the readiness report did not FAIL virtio_blk: $(grep -E 'PASS|WARN|FAIL' "$Q_TMP/mig.out")"
+}
+
 # h_files DIR MB SEED: a tree of real files: random data, text, a symlink,
 # a sparse file, nested directories.
 h_files() {

@@ -49,14 +49,7 @@ rm -f "$Q_TMP/old.qcow2"
 
 # 2. The copy, without --adapt.
 dst=$Q_TMP/dst.img
-truncate -s 3G "$dst"
-h_serve "vda=$dst"
-q_ferry migrate --to "127.0.0.1:$H_PORT" --token "$H_TOKEN" --disk "$fixture=vda" --ignore-check \
-	--handoff poweroff --state-dir "$Q_TMP/st" >"$Q_TMP/mig.out" 2>&1 ||
-	q_fail "ferry migrate exited $?: $(tail -n 5 "$Q_TMP/mig.out")"
-h_wait_serve || true
-grep -q 'FAIL  virtio_blk: a module in kernel .* not in initramfs' "$Q_TMP/mig.out" ||
-	q_fail "the readiness report did not FAIL virtio_blk: $(grep -E 'PASS|WARN|FAIL' "$Q_TMP/mig.out")"
+h_copy_unadapted "$fixture" "$dst"
 grep -q 'migrated, but the destination may not boot' "$Q_TMP/mig.out" || q_fail "no warning in the summary"
 
 kver=$(debugfs -R "ls /boot" "$dst?offset=$off" 2>/dev/null | tr ' ' '\n' | sed -n 's/^vmlinuz-//p' | sort -V | tail -n 1)
